@@ -1,0 +1,92 @@
+"""The Python API for researchers: the same functions the command line calls.
+
+    >>> from rupture_nlp import load_model, predict
+    >>> model = load_model("models/default")
+    >>> labels = predict(model, df, text_column="text", explain=3)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rupture_nlp.data import InputError, is_valid_text, read_corpus
+from rupture_nlp.evaluate import evaluate
+from rupture_nlp.explain import Explainer
+from rupture_nlp.persist import load_model
+from rupture_nlp.predict import predict_frame
+from rupture_nlp.train import TrainRequest, train_model
+from rupture_nlp.triage import apply_threshold, check_structure, crisis_phrase_hits, rollup
+
+__all__ = ["load_model", "predict", "explain", "train_model", "TrainRequest", "evaluate_model", "triage"]
+
+
+def predict(model, df: pd.DataFrame, text_column: str = "text", explain: int = 0) -> pd.DataFrame:
+    """Label the posts of a DataFrame; returns ``df`` with the label, confidence and probability columns."""
+    if text_column not in df.columns:
+        raise InputError(f"no column {text_column!r}; columns found: {', '.join(map(str, df.columns))}")
+    bad = [i for i, v in enumerate(df[text_column]) if not is_valid_text(v)]
+    if bad:
+        raise InputError(f"row(s) {', '.join(map(str, bad[:10]))} have an empty or non-text {text_column!r}")
+    result = predict_frame(model, df[text_column], explain=explain)
+    result.index = df.index
+    return pd.concat([df, result], axis=1)
+
+
+def explain(model, texts, n: int = 5) -> list[dict]:
+    """For each text, per facet, the ``n`` phrases that pushed its predicted label most."""
+    texts = [str(t) for t in texts]
+    X = model.transform(texts)
+    labels = model.labels_from_proba(model.proba_from_features(X))
+    return Explainer(model).explain(texts, X, labels, n)
+
+
+def evaluate_model(model_or_dir, data: str | Path, split: str = "test", n_boot: int = 1000) -> dict:
+    """Metrics of a model on a split of a labelled corpus, with baselines, calibration and triage."""
+    model = load_model(model_or_dir) if isinstance(model_or_dir, str | Path) else model_or_dir
+    corpus = read_corpus(data)
+    result = evaluate(model, corpus, split=split, n_boot=n_boot)
+    posts = corpus[corpus["split"] == split].reset_index(drop=True)
+    from rupture_nlp.triage import confident_accuracy
+
+    phrases = model.config_.triage.get("crisis_phrases", [])
+    pred = rollup(posts, result["predictions"], result["proba"], crisis_phrase_hits(posts["text"], phrases))
+    gold = rollup(posts, posts)
+    result["triage"] = confident_accuracy(pred, gold, model.triage_threshold_)
+    return result
+
+
+def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int = 3,
+           threshold: float | None = None) -> pd.DataFrame:
+    """Rank the threads of ``posts`` for moderators: one row per thread, most pressing first."""
+    check_structure(posts)
+    posts = posts.reset_index(drop=True)
+    texts = posts[text_column].astype(str).tolist()
+    X = model.transform(texts)
+    proba = model.proba_from_features(X)
+    labels = model.labels_from_proba(proba)
+    phrases = model.config_.triage.get("crisis_phrases", [])
+    threads = rollup(posts, labels, proba, crisis_phrase_hits(texts, phrases))
+    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold)
+    explainer = Explainer(model) if explain else None
+    reasons, opening = [], []
+    for r in queue.itertuples(index=False):
+        opening.append(texts[r.first_row])
+        if not explainer:
+            reasons.append("")
+            continue
+        picks = [("risk", r.crisis_row)] if r.crisis_row is not None and not pd.isna(r.crisis_row) else []
+        picks += [("rupture_type", r.rupture_row), ("repair_outcome", r.outcome_row),
+                  ("therapist_response", r.response_row)]
+        found = []
+        for facet, row in picks:
+            row = int(row)
+            phrases_ = explainer.phrases(texts[row], X[row], facet, labels.at[row, facet], explain)
+            found += [f"{facet}: {p}" for p, _ in phrases_]
+        reasons.append("; ".join(found))
+    queue["reasons"] = reasons
+    queue["opening_text"] = opening
+    queue["opening_post_id"] = [posts.at[int(i), "post_id"] if "post_id" in posts.columns else int(i)
+                                for i in queue["first_row"]]
+    return queue.drop(columns=["first_row", "rupture_row", "outcome_row", "response_row", "crisis_row"])

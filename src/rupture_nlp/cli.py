@@ -1,0 +1,302 @@
+"""The `rupture-nlp` command line: a thin layer over plain functions that return data."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rupture_nlp import __version__
+
+DEFAULT_MODEL = "models/default"
+DEFAULT_DATA = "data/posts.csv"
+
+
+def user_errors(func):
+    """Turn errors the user can cause into one clear line and exit 1 (never a traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        from rupture_nlp.config import ConfigError
+        from rupture_nlp.data import InputError
+        from rupture_nlp.persist import ModelError, OutputExistsError
+        from rupture_nlp.triage import StructureError
+
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, InputError, ModelError, OutputExistsError, StructureError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except InvalidParameterError as exc:
+            raise click.ClickException(f"invalid value in the config: {exc}") from None
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted; no partial output was left in place") from None
+
+    return wrapper
+
+
+def log(ctx_quiet: bool, message: str) -> None:
+    if not ctx_quiet:
+        click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rupture-nlp")
+def main():
+    """Label forum posts about therapy: rupture type, repair outcome, the therapist's response and risk.
+
+    Labels follow the label specification v1.1 (see data/codebook.md). A model folder holds a joblib
+    pickle: load only models from someone you trust.
+
+    \b
+    Example:
+      rupture-nlp train --data data/posts.csv --out models/default
+      rupture-nlp evaluate --model models/default --data data/posts.csv
+      rupture-nlp predict --model models/default data/examples/posts.txt
+    """
+
+
+model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
+                            type=click.Path(file_okay=False), help="Model folder.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress or log lines on standard error.")
+force_option = click.option("--force", is_flag=True, help="Replace an existing output.")
+
+
+@main.command()
+@click.option("--data", "-d", default=DEFAULT_DATA, show_default=True, type=click.Path(dir_okay=False),
+              help="Labelled corpus (CSV with the corpus columns); its train split is used.")
+@click.option("--out", "-o", default=DEFAULT_MODEL, show_default=True, type=click.Path(file_okay=False),
+              help="Model folder to write.")
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="TOML config (default: the shipped one).")
+@click.option("--extra", multiple=True, type=click.Path(dir_okay=False),
+              help="A labelled annotation sheet of your own posts (repeatable); see `sample`.")
+@click.option("--extra-weight", default=1.0, show_default=True, type=float,
+              help="Weight of each --extra post relative to a corpus post.")
+@click.option("--seed", type=int, help="Override the config's seed.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Processes for cross-validation.")
+@force_option
+@quiet_option
+@user_errors
+def train(data, out, config, extra, extra_weight, seed, jobs, force, quiet):
+    """Train the four-facet model on the train split and save it with its manifest.
+
+    Cross-validation by thread on the train split gives the scores, calibration and thresholds
+    saved in manifest.json. Never overwrites a model without --force.
+
+    \b
+    Example:
+      rupture-nlp train --data data/posts.csv --out models/default --force
+    """
+    from rupture_nlp.train import TrainRequest, train_model
+
+    log(quiet, f"training on the train split of {data} ...")
+    manifest = train_model(TrainRequest(data=data, out=out, config=config, force=force, extra=list(extra),
+                                        extra_weight=extra_weight, n_jobs=jobs, seed=seed))
+    scores = ", ".join(f"{f} {s['macro_f1']:.3f}" for f, s in manifest["cv_scores"].items())
+    log(quiet, f"cross-validated macro-F1 (train split, by thread): {scores}")
+    log(quiet, f"model written to {out}")
+
+
+def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
+    from rupture_nlp.labels import FACETS
+
+    gates: dict[str, float] = {}
+    for value in values:
+        facet, _, number = value.rpartition("=")
+        try:
+            threshold = float(number)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: give FACET=NUMBER or NUMBER", param_hint="--fail-under") from None
+        for f in ([facet] if facet else FACETS):
+            if f not in FACETS:
+                raise click.BadParameter(f"unknown facet {f!r}; facets are {', '.join(FACETS)}",
+                                         param_hint="--fail-under")
+            gates[f] = threshold
+    return gates
+
+
+@main.command()
+@model_option
+@click.option("--data", "-d", default=DEFAULT_DATA, show_default=True, type=click.Path(dir_okay=False))
+@click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the metrics as JSON here.")
+@click.option("--fail-under", multiple=True, metavar="[FACET=]F1",
+              help="Exit 1 if a facet's macro-F1 is below this (repeatable; no FACET means every facet).")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(100, 100000),
+              help="Thread resamples for the 95% intervals.")
+@force_option
+@user_errors
+def evaluate(model, data, split, fmt, output, fail_under, bootstrap, force):
+    """Score a model on a split, side by side with three baselines trained in the same run.
+
+    Per facet: accuracy, macro-F1 with a 95% bootstrap interval (resampling threads), per-class
+    precision/recall/F1, confusion matrix, Brier score and ECE before and after calibration, crisis
+    recall, and the triage accuracy of confident thread priorities with its coverage.
+
+    \b
+    Example:
+      rupture-nlp evaluate --model models/default --data data/posts.csv --fail-under 0.5
+    """
+    from rupture_nlp.api import evaluate_model
+    from rupture_nlp.persist import atomic_output, check_writable
+
+    gates = _parse_fail_under(fail_under)
+    if output:
+        check_writable(Path(output), force)
+    result = evaluate_model(model, data, split=split, n_boot=bootstrap)
+    payload = {k: v for k, v in result.items() if k not in ("predictions", "proba")}
+    if output:
+        with atomic_output(output, force=force) as fh:
+            json.dump(payload, fh, indent=2)
+    if fmt == "json":
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(render_evaluation(payload))
+    failed = [f"{f} {payload['systems']['model'][f]['macro_f1']:.3f} < {t}" for f, t in gates.items()
+              if payload["systems"]["model"][f]["macro_f1"] < t]
+    if failed:
+        raise click.ClickException("macro-F1 below --fail-under: " + "; ".join(failed))
+
+
+def render_evaluation(payload: dict) -> str:
+    import pandas as pd
+
+    from rupture_nlp.evaluate import summary_table
+    from rupture_nlp.labels import FACETS
+
+    lines = [f"split {payload['split']}: {payload['n_posts']} posts in {payload['n_threads']} threads; "
+             f"macro-F1 [95% CI, {payload['bootstrap']['resamples']} thread resamples]", ""]
+    lines.append(summary_table(payload).to_string(index=False))
+    for facet in FACETS:
+        s = payload["systems"]["model"][facet]
+        lines += ["", f"{facet} (model): accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}"]
+        per = pd.DataFrame(s["per_class"]).T.round(3)
+        per["support"] = per["support"].astype(int)
+        lines.append(per.to_string())
+        cm = s["confusion"]
+        lines.append("confusion (rows gold, columns predicted):")
+        lines.append(pd.DataFrame(cm["matrix"], index=cm["labels"], columns=cm["labels"]).to_string())
+        if "on_gold_ruptures" in s:
+            g = s["on_gold_ruptures"]
+            lines.append(f"on gold ruptures only ({g['n']} posts): macro-F1 {g['macro_f1']:.3f}, "
+                         f"accuracy {g['accuracy']:.3f}, missed as no rupture {g['missed_as_no_rupture']}")
+    c = payload["crisis"]
+    recall = "n/a" if c["recall"] is None else f"{c['recall']:.3f}"
+    lines += ["", f"crisis: recall {recall} of {c['support']} crisis posts; {c['flagged']} posts flagged "
+                  f"(threshold P(crisis) >= {c['threshold']:.3f})"]
+    if "triage" in payload:
+        t = payload["triage"]
+        acc = "n/a" if t["confident_accuracy"] is None else f"{t['confident_accuracy']:.3f}"
+        lines.append(f"triage: {t['threads']} threads; confident priorities right {acc}, coverage "
+                     f"{t['coverage']:.3f} (threshold {t['threshold']:.2f}); urgent recall {t['urgent_recall']}")
+    return "\n".join(lines)
+
+
+input_options = [
+    click.argument("input_path", metavar="INPUT", type=str),
+    click.option("--text-column", default="text", show_default=True, help="Column (CSV) or field (JSONL) with the post."),
+    click.option("--id-column", help="Column or field kept as the post's id (default: the row number)."),
+    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt"]), default="auto",
+                 show_default=True, help="auto goes by the file's extension, then its first line."),
+    click.option("--skip-invalid", is_flag=True, help="Skip empty or non-text rows (counted on standard error)."),
+]
+
+
+def with_input_options(func):
+    for option in reversed(input_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@model_option
+@with_input_options
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--explain", default=0, show_default=True, type=click.IntRange(0, 50),
+              help="Also give the N phrases that pushed each label most.")
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--jobs", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Worker processes (0: one per core, used when the input has more than one batch).")
+@force_option
+@quiet_option
+@user_errors
+def predict(model, input_path, text_column, id_column, input_format, skip_invalid, output, fmt, explain,
+            batch_size, jobs, force, quiet):
+    """Label posts from a CSV, JSON Lines or plain-text file (one post a line), or - for standard input.
+
+    One output row per input row, in input order, with its id, the four labels, the confidence of each
+    label and every label's probability.
+
+    \b
+    Example:
+      rupture-nlp predict --model models/default --explain 3 data/examples/posts.txt
+      rupture-nlp predict -m models/default --format csv -o labels.csv data/examples/posts.csv
+    """
+    from rupture_nlp.data import InputSpec
+    from rupture_nlp.predict import PredictRequest, predict_file
+
+    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
+                     skip_invalid=skip_invalid, batch_size=batch_size)
+    stats = predict_file(PredictRequest(model_dir=model, spec=spec, output=output, output_format=fmt,
+                                        explain=explain, jobs=jobs, force=force,
+                                        progress=not quiet and sys.stderr.isatty()))
+    if stats["skipped"]:
+        log(quiet, f"skipped {stats['skipped']} invalid row(s)")
+    log(quiet, f"labelled {stats['posts']} posts")
+
+
+@main.command()
+@model_option
+@with_input_options
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
+@click.option("--explain", default=3, show_default=True, type=click.IntRange(0, 20),
+              help="Phrases that weighed most, per deciding facet.")
+@click.option("--threshold", type=click.FloatRange(0, 1),
+              help="Confidence below which a priority is marked uncertain (default: the model's, chosen by CV).")
+@force_option
+@quiet_option
+@user_errors
+def triage(model, input_path, text_column, id_column, input_format, skip_invalid, output, fmt, explain,
+           threshold, force, quiet):
+    """Rank threads for moderators: urgent, review, uncertain, support, routine.
+
+    INPUT needs the columns thread_id, author and position (or created_at) beside the text.
+    Sorted by priority, then confidence. --format html writes one self-contained page.
+
+    \b
+    Example:
+      rupture-nlp triage --model models/default --format html -o queue.html data/examples/threads.csv
+    """
+    from rupture_nlp.api import triage as triage_posts
+    from rupture_nlp.data import InputSpec, read_all, read_csv_strict
+    from rupture_nlp.persist import atomic_output, check_writable, load_model
+    from rupture_nlp.predict import write_rows
+    from rupture_nlp.triage import check_structure, render_html
+
+    if output:
+        check_writable(Path(output), force)
+    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
+                     skip_invalid=skip_invalid)
+    texts = read_all(spec)  # validates text rows with clear errors
+    if input_path == "-" or input_format not in ("auto", "csv") or not input_path.lower().endswith(".csv"):
+        raise click.ClickException("triage reads a CSV file with the columns thread_id, author, position "
+                                   "(or created_at) and the text")
+    posts = read_csv_strict(input_path)
+    check_structure(posts)
+    posts = posts.iloc[texts["row"].to_numpy() - 1].reset_index(drop=True)
+    m = load_model(model)
+    queue = triage_posts(m, posts, text_column=text_column, explain=explain, threshold=threshold)
+    with atomic_output(output, force=force) as fh:
+        if fmt == "html":
+            fh.write(render_html(queue))
+        else:
+            write_rows(queue, fh, fmt, header=True)
+    counts = queue["priority"].value_counts().to_dict()
+    log(quiet, f"{len(queue)} threads: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

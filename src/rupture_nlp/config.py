@@ -1,0 +1,118 @@
+"""Hyperparameters: one TOML file, read with the standard library and checked against get_params()."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rupture_nlp.labels import FACETS
+
+SECTIONS = {"seed", "cv_folds", "pipeline", "facets", "calibration", "risk", "triage"}
+CALIBRATION_METHODS = {"temperature", "none"}
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or holds an unknown key or value."""
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 13
+    cv_folds: int = 5
+    pipeline: dict[str, Any] = field(default_factory=dict)
+    facets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    risk: dict[str, Any] = field(default_factory=dict)
+    triage: dict[str, Any] = field(default_factory=dict)
+    source: str = "default"
+
+    def params_for(self, facet: str) -> dict[str, Any]:
+        """Pipeline parameters for one facet: the shared ones, then the facet's clf overrides."""
+        params = dict(self.pipeline)
+        params.update(self.facets.get(facet, {}))
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+    def shared_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.params_for("rupture_type").items() if not k.startswith("clf__")}
+
+    def clf_params(self, facet: str) -> dict[str, Any]:
+        return {k[len("clf__"):]: v for k, v in self.params_for(facet).items() if k.startswith("clf__")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "cv_folds": self.cv_folds, "pipeline": self.pipeline,
+                "facets": self.facets, "calibration": self.calibration, "risk": self.risk,
+                "triage": self.triage, "source": self.source}
+
+    def with_overrides(self, **changes) -> Config:
+        data = copy.deepcopy(self.to_dict())
+        data.update(changes)
+        return Config(**data)
+
+
+def default_config_text() -> str:
+    return resources.files("rupture_nlp").joinpath("default_config.toml").read_text(encoding="utf-8")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config; ``None`` reads the default shipped in the package."""
+    if path is None:
+        raw, source = tomllib.loads(default_config_text()), "default"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        source = str(path)
+    return config_from_dict(raw, source=source)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
+    unknown = set(raw) - SECTIONS - {"source"}
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {sorted(unknown)}; allowed: {sorted(SECTIONS)}")
+    cfg = Config(
+        seed=raw.get("seed", 13), cv_folds=raw.get("cv_folds", 5), pipeline=dict(raw.get("pipeline", {})),
+        facets={k: dict(v) for k, v in raw.get("facets", {}).items()},
+        calibration=dict(raw.get("calibration", {"method": "temperature"})),
+        risk=dict(raw.get("risk", {"crisis_recall_target": 0.95})),
+        triage=dict(raw.get("triage", {})), source=source)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    from rupture_nlp.model import template_pipeline
+
+    if not isinstance(cfg.seed, int) or not isinstance(cfg.cv_folds, int) or cfg.cv_folds < 2:
+        raise ConfigError("seed must be an integer and cv_folds an integer of at least 2")
+    allowed = set(template_pipeline().get_params(deep=True))
+    for key in cfg.pipeline:
+        if key not in allowed:
+            raise ConfigError(f"unknown config key [pipeline] {key!r}: not a parameter of the pipeline "
+                              f"(examples: tfidf__word__ngram_range, clf__C)")
+    for facet, params in cfg.facets.items():
+        if facet not in FACETS:
+            raise ConfigError(f"unknown facet [facets.{facet}]; facets are {', '.join(FACETS)}")
+        for key in params:
+            if not key.startswith("clf__") or key not in allowed:
+                raise ConfigError(f"unknown config key [facets.{facet}] {key!r}: a facet may only set "
+                                  f"clf__* parameters of LogisticRegression")
+    method = cfg.calibration.get("method", "temperature")
+    if method not in CALIBRATION_METHODS or set(cfg.calibration) - {"method"}:
+        raise ConfigError(f"[calibration] takes method = one of {sorted(CALIBRATION_METHODS)}")
+    target = cfg.risk.get("crisis_recall_target", 0.95)
+    if set(cfg.risk) - {"crisis_recall_target"} or not 0 < float(target) <= 1:
+        raise ConfigError("[risk] takes crisis_recall_target, a number in (0, 1]")
+    triage_keys = {"confidence_threshold", "confident_accuracy_target", "crisis_phrases"}
+    if set(cfg.triage) - triage_keys:
+        raise ConfigError(f"unknown config key(s) in [triage]: {sorted(set(cfg.triage) - triage_keys)}")
+    threshold = cfg.triage.get("confidence_threshold", "auto")
+    if threshold != "auto" and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
+        raise ConfigError('[triage] confidence_threshold must be "auto" or a number in [0, 1]')

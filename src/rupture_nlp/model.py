@@ -1,0 +1,213 @@
+"""The four-facet model: shared TF-IDF features, one calibrated logistic regression per facet.
+
+Shape: ``normalise -> tfidf (word + char n-grams) -> clf``. The first two steps are fitted once on
+all training posts; each facet has its own ``LogisticRegression``. repair_outcome and
+therapist_response are fitted on rupture posts only and combined with rupture_type so that the
+probabilities form one joint distribution: P(not_applicable) = P(none) and
+P(k) = (1 - P(none)) * P(k | rupture). Predicted labels therefore always obey the consistency rule.
+
+Cross-validation by thread on the training data gives out-of-fold scores, the data for temperature
+scaling (Guo et al., 2017: one inverse temperature per facet, fitted by log loss, which keeps every
+predicted label as it is) and the crisis threshold, chosen for recall.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from rupture_nlp.config import Config, load_config
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
+from rupture_nlp.text import ForumNormaliser
+
+MISSING_CLASS_LOGIT = -30.0
+
+
+def template_pipeline() -> Pipeline:
+    """The pipeline whose parameter names the config uses (normalise, tfidf__word, tfidf__char, clf)."""
+    return Pipeline([
+        ("normalise", ForumNormaliser()),
+        ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", TfidfVectorizer(analyzer="char_wb"))])),
+        ("clf", LogisticRegression()),
+    ])
+
+
+def fit_temperature(logits: np.ndarray, y_index: np.ndarray) -> float:
+    """Inverse temperature beta minimising the log loss of softmax(beta * logits)."""
+    rows = np.arange(len(y_index))
+
+    def loss(log_beta: float) -> float:
+        return -log_softmax(np.exp(log_beta) * logits, axis=1)[rows, y_index].mean()
+
+    result = minimize_scalar(loss, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(result.x))
+
+
+def _fit_lr(base: LogisticRegression, X, y, weight):
+    return clone(base).fit(X, y, sample_weight=weight)
+
+
+def _aligned_logits(clf: LogisticRegression, X, classes: tuple[str, ...]) -> np.ndarray:
+    """Decision values in the facet's label order; a class the fold never saw gets a very low logit."""
+    raw = clf.decision_function(X)
+    if raw.ndim == 1:  # two classes seen: sklearn returns the logit of the second
+        raw = np.column_stack([-raw / 2, raw / 2])
+    out = np.full((X.shape[0], len(classes)), MISSING_CLASS_LOGIT)
+    for j, label in enumerate(clf.classes_):
+        out[:, classes.index(label)] = raw[:, j]
+    return out
+
+
+class RuptureModel(BaseEstimator):
+    """Labels posts on the four facets of the label specification.
+
+    Parameters
+    ----------
+    config : Config or None
+        Hyperparameters; None uses the default shipped in the package.
+    cross_validate : bool
+        Run grouped cross-validation while fitting (out-of-fold scores, calibration and the crisis
+        threshold). Off only for quick fits such as learning curves.
+    n_jobs : int
+        Processes for the cross-validation fits.
+    """
+
+    def __init__(self, config: Config | None = None, cross_validate: bool = True, n_jobs: int = 1):
+        self.config = config
+        self.cross_validate = cross_validate
+        self.n_jobs = n_jobs
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, texts, labels: pd.DataFrame, groups=None, sample_weight=None):
+        cfg = self.config if self.config is not None else load_config()
+        texts = [str(t) for t in texts]
+        labels = labels.reset_index(drop=True)
+        n = len(texts)
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        self.config_ = cfg
+        self.features_ = Pipeline(template_pipeline().steps[:-1]).set_params(**cfg.shared_params())
+        X = self.features_.fit_transform(texts)
+        rupture = labels["rupture_type"].ne("none").to_numpy()
+        # A row without a label for a facet (e.g. risk left blank on an annotation sheet) is not
+        # used for that facet; dependent facets learn from rupture posts only.
+        given = {f: labels[f].notna().to_numpy() & labels[f].astype(str).ne("").to_numpy() for f in FACETS}
+        fit_rows = {f: given[f] & (rupture if f in DEPENDENT else True) for f in FACETS}
+        base = {f: LogisticRegression(random_state=cfg.seed, **cfg.clf_params(f)) for f in FACETS}
+        y = {f: labels[f].to_numpy() for f in FACETS}
+
+        splits = []
+        if self.cross_validate:
+            k = min(cfg.cv_folds, len(np.unique(groups)))
+            splits = list(GroupKFold(n_splits=k, shuffle=True, random_state=cfg.seed).split(X, groups=groups))
+        jobs = [(f, None, fit_rows[f]) for f in FACETS]
+        for i, (train, _) in enumerate(splits):
+            for f in FACETS:
+                mask = np.zeros(n, bool)
+                mask[train] = True
+                jobs.append((f, i, mask & fit_rows[f]))
+        fitted = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_lr)(base[f], X[m], y[f][m], weight[m]) for f, _, m in jobs)
+
+        self.classifiers_ = {}
+        self.classes_ = {f: labels_for(f, with_na=False) for f in FACETS}
+        self.temperature_ = {f: 1.0 for f in FACETS}
+        self.crisis_threshold_ = 0.5
+        self.oof_proba_ = None
+        self.cv_scores_ = {}
+        oof_logits = {f: np.zeros((n, len(self.classes_[f]))) for f in FACETS}
+        for (f, fold, _), clf in zip(jobs, fitted):
+            if fold is None:
+                self.classifiers_[f] = clf
+            else:
+                test = splits[fold][1]
+                oof_logits[f][test] = _aligned_logits(clf, X[test], self.classes_[f])
+        if splits:
+            method = cfg.calibration.get("method", "temperature")
+            for f in FACETS:
+                rows = fit_rows[f]
+                y_index = np.array([self.classes_[f].index(v) for v in y[f][rows]])
+                if method == "temperature":
+                    self.temperature_[f] = fit_temperature(oof_logits[f][rows], y_index)
+            self.oof_proba_ = self._joint({f: self._conditional(f, oof_logits[f]) for f in FACETS})
+            self.crisis_threshold_ = choose_crisis_threshold(
+                self.oof_proba_["risk"]["crisis"].to_numpy()[given["risk"]], y["risk"][given["risk"]] == "crisis",
+                cfg.risk.get("crisis_recall_target", 0.95))
+            oof_labels = self.labels_from_proba(self.oof_proba_)
+            for f in FACETS:
+                scored = given[f]
+                self.cv_scores_[f] = {
+                    "macro_f1": float(f1_score(y[f][scored], oof_labels[f].to_numpy()[scored], average="macro",
+                                               labels=list(FACETS[f]), zero_division=0)),
+                    "folds": len(splits)}
+        return self
+
+    # ------------------------------------------------------------- prediction
+    def transform(self, texts) -> "np.ndarray":
+        check_is_fitted(self, "classifiers_")
+        return self.features_.transform([str(t) for t in texts])
+
+    def _conditional(self, facet: str, logits: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        beta = self.temperature_[facet] if calibrated else 1.0
+        return softmax(beta * logits, axis=1)
+
+    def _joint(self, conditional: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+        out = {}
+        p_none = None
+        for f in FACETS:
+            frame = pd.DataFrame(conditional[f], columns=list(self.classes_[f]))
+            if f == "rupture_type":
+                p_none = frame["none"].to_numpy()
+            if f in DEPENDENT:
+                frame = frame.mul(1 - p_none, axis=0)
+                frame[NOT_APPLICABLE] = p_none
+            out[f] = frame[list(FACETS[f])]
+        return out
+
+    def logits(self, X) -> dict[str, np.ndarray]:
+        return {f: _aligned_logits(self.classifiers_[f], X, self.classes_[f]) for f in FACETS}
+
+    def proba_from_features(self, X, calibrated: bool = True) -> dict[str, pd.DataFrame]:
+        logits = self.logits(X)
+        return self._joint({f: self._conditional(f, logits[f], calibrated) for f in FACETS})
+
+    def predict_proba(self, texts, calibrated: bool = True) -> dict[str, pd.DataFrame]:
+        """Joint probabilities per facet, one column per label in the specification's order."""
+        return self.proba_from_features(self.transform(texts), calibrated)
+
+    def labels_from_proba(self, proba: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Labels that obey the consistency rule; crisis wins whenever P(crisis) reaches its threshold."""
+        rupture = proba["rupture_type"].idxmax(axis=1)
+        out = {"rupture_type": rupture}
+        for f in DEPENDENT:
+            best = proba[f].drop(columns=NOT_APPLICABLE).idxmax(axis=1)
+            out[f] = best.where(rupture.ne("none"), NOT_APPLICABLE)
+        risk = proba["risk"]
+        out["risk"] = risk.idxmax(axis=1).where(risk["crisis"] < self.crisis_threshold_, "crisis")
+        return pd.DataFrame(out)[list(FACETS)]
+
+    def predict(self, texts) -> pd.DataFrame:
+        return self.labels_from_proba(self.predict_proba(texts))
+
+    def feature_names(self) -> np.ndarray:
+        check_is_fitted(self, "classifiers_")
+        return self.features_.named_steps["tfidf"].get_feature_names_out()
+
+
+def choose_crisis_threshold(p_crisis: np.ndarray, is_crisis: np.ndarray, target: float) -> float:
+    """Highest threshold on P(crisis) whose recall of true crises reaches ``target``."""
+    scores = np.sort(p_crisis[is_crisis])[::-1]
+    if len(scores) == 0:
+        return 0.5
+    needed = int(np.ceil(target * len(scores)))
+    return float(min(0.5, scores[needed - 1]))

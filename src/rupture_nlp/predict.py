@@ -1,0 +1,143 @@
+"""Prediction: labels, probabilities and reasons for posts, streamed in batches over large files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rupture_nlp.data import InputSpec, iter_input
+from rupture_nlp.explain import Explainer
+from rupture_nlp.labels import FACETS
+from rupture_nlp.persist import atomic_output, load_model
+
+OUTPUT_FORMATS = ("jsonl", "csv")
+
+
+def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = None) -> pd.DataFrame:
+    """Labels, the confidence of each label, every label's probability and (optionally) reasons.
+
+    Columns: ``<facet>``, ``<facet>_confidence``, ``p_<facet>_<label>`` and, with ``explain``,
+    ``<facet>_reasons`` (a list of [phrase, weight] pairs).
+    """
+    texts = [str(t) for t in texts]
+    X = model.transform(texts)
+    proba = model.proba_from_features(X)
+    labels = model.labels_from_proba(proba)
+    out = {}
+    for facet in FACETS:
+        out[facet] = labels[facet].to_numpy()
+        frame = proba[facet]
+        out[f"{facet}_confidence"] = frame.to_numpy()[range(len(frame)), frame.columns.get_indexer(labels[facet])]
+    for facet in FACETS:
+        for label in FACETS[facet]:
+            out[f"p_{facet}_{label}"] = proba[facet][label].to_numpy()
+    df = pd.DataFrame(out).round(4)
+    if explain:
+        explainer = explainer or Explainer(model)
+        reasons = explainer.explain(texts, X, labels, explain)
+        for facet in FACETS:
+            df[f"{facet}_reasons"] = [r[facet] for r in reasons]
+    return df
+
+
+# A worker process keeps its own copy of the model, loaded once.
+_WORKER: dict = {}
+
+
+def _init_worker(model_dir: str, explain: int) -> None:
+    model = load_model(model_dir)
+    _WORKER.update(model=model, explain=explain, explainer=Explainer(model) if explain else None)
+
+
+def _predict_batch(batch: pd.DataFrame) -> pd.DataFrame:
+    w = _WORKER
+    result = predict_frame(w["model"], batch["text"], w["explain"], w["explainer"])
+    return pd.concat([batch[["row", "id"]].reset_index(drop=True), result], axis=1)
+
+
+@dataclass
+class PredictRequest:
+    model_dir: str
+    spec: InputSpec
+    output: str | None = None
+    output_format: str = "jsonl"
+    explain: int = 0
+    jobs: int = 0
+    force: bool = False
+    progress: bool = False
+
+
+def _batches_in_order(req: PredictRequest, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Predict batches in input order; with more than one batch, spread them over worker processes."""
+    jobs = req.jobs or os.cpu_count() or 1
+    first = next(batches, None)
+    if first is None:
+        return
+    second = next(batches, None)
+    if second is None or jobs == 1:
+        _init_worker(req.model_dir, req.explain)
+        for batch in [first] + ([second] if second is not None else []):
+            yield _predict_batch(batch)
+        for batch in batches:
+            yield _predict_batch(batch)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(req.model_dir, req.explain)) as pool:
+        pending: deque = deque()
+        for batch in _chain_batches(first, second, batches):
+            pending.append(pool.submit(_predict_batch, batch))
+            if len(pending) >= 2 * jobs:  # bounded: memory stays flat however long the input
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _chain_batches(first, second, rest):
+    yield first
+    yield second
+    yield from rest
+
+
+def write_rows(df: pd.DataFrame, fh, fmt: str, header: bool) -> None:
+    if fmt == "jsonl":
+        for record in df.to_dict(orient="records"):
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    flat = df.copy()
+    for col in [c for c in flat.columns if c.endswith("_reasons")]:
+        flat[col] = flat[col].map(lambda pairs: "; ".join(f"{p} ({w:+.3f})" for p, w in pairs))
+    flat.to_csv(fh, header=header, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+
+
+def predict_file(req: PredictRequest) -> dict:
+    """Label every post of ``req.spec`` and write one output row per input row, in input order."""
+    if req.output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {req.output_format!r}; choose {', '.join(OUTPUT_FORMATS)}")
+    load_model(req.model_dir)  # fail early, before any output is opened, on a bad model
+    stats = {"posts": 0, "skipped": 0}
+    batches = iter_input(req.spec)
+
+    def counted():
+        for batch in batches:
+            stats["skipped"] += batch.attrs.get("skipped", 0)
+            if len(batch):
+                yield batch
+
+    with atomic_output(req.output, force=req.force) as fh:
+        for i, result in enumerate(_batches_in_order(req, counted())):
+            write_rows(result, fh, req.output_format, header=(i == 0))
+            stats["posts"] += len(result)
+            if req.progress:
+                print(f"\rlabelled {stats['posts']:,} posts", end="", file=sys.stderr, flush=True)
+        fh.flush()
+    if req.progress:
+        print(file=sys.stderr)
+    return stats

@@ -1,0 +1,77 @@
+"""Forum-aware text normalisation, a scikit-learn transformer.
+
+Forum posts carry things that must not drive a label: lines quoted from the post being answered
+(the replier's label is about the replier), links, names, and the therapist's gender. They also
+carry shorthand ("my T", "pdoc", "sesh") that means the same as the long words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+QUOTE_LINE = re.compile(r"^[ \t]*(>|&gt;).*$", re.MULTILINE)
+URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+# "T" alone, as forums write it for therapist: "my T", "T said", "T's office"; not "T-shirt".
+LONE_T = re.compile(r"(?<![\w\-'’])T(?=['’]s\b|[^\w\-'’]|$)")
+SHORTHAND = [
+    (re.compile(r"\bp-?docs?\b", re.IGNORECASE), "psychiatrist"),
+    (re.compile(r"\bsesh(es)?\b", re.IGNORECASE), "session"),
+    (re.compile(r"\bappts?\b", re.IGNORECASE), "appointment"),
+    (re.compile(r"\bthx\b|\bthnx\b", re.IGNORECASE), "thanks"),
+    (re.compile(r"\bw/o\b", re.IGNORECASE), "without"),
+]
+PRONOUNS = re.compile(r"\b(he|she|him|her|his|hers|himself|herself|mr|mrs|ms|miss)\b", re.IGNORECASE)
+PRONOUN_MAP = {"himself": "_pron_self", "herself": "_pron_self", "mr": "_title_", "mrs": "_title_",
+               "ms": "_title_", "miss": "_title_"}
+# A capitalised word that does not start a sentence is most often a name: mask it so that who the
+# therapist is cannot decide a label. Words that are capitalised for other reasons stay.
+NAME = re.compile(r"(?<=[^\s.!?:\"“(\n][ \t])([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+KEEP_CAPITALISED = {"I", "Mum", "Mom", "Dad", "Mam", "God", "Christmas", "Edit", "Update", "Ok", "Okay"}
+
+
+def normalise(text: str, *, drop_quotes: bool = True, shorthand: bool = True, mask_urls: bool = True,
+              mask_names: bool = True, neutral_pronouns: bool = True) -> str:
+    """Normalise one post; each step can be switched off for ablations."""
+    if drop_quotes:
+        text = QUOTE_LINE.sub(" ", text)
+    if mask_urls:
+        text = URL.sub(" _url_ ", text)
+    if shorthand:
+        text = LONE_T.sub("therapist", text)
+        for pattern, repl in SHORTHAND:
+            text = pattern.sub(repl, text)
+    if mask_names:
+        text = NAME.sub(lambda m: m.group(1) if m.group(1) in KEEP_CAPITALISED else "_name_", text)
+    if neutral_pronouns:
+        text = PRONOUNS.sub(lambda m: PRONOUN_MAP.get(m.group(1).lower(), "_pron_"), text)
+    return text
+
+
+class ForumNormaliser(TransformerMixin, BaseEstimator):
+    """Stateless transformer applying :func:`normalise` to each text."""
+
+    def __init__(self, drop_quotes=True, shorthand=True, mask_urls=True, mask_names=True,
+                 neutral_pronouns=True):
+        self.drop_quotes = drop_quotes
+        self.shorthand = shorthand
+        self.mask_urls = mask_urls
+        self.mask_names = mask_names
+        self.neutral_pronouns = neutral_pronouns
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        options = self.get_params()
+        return [normalise(str(x), **options) for x in X]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags

@@ -1,0 +1,73 @@
+"""Training: the corpus's train split (plus any labelled sheets of the user's own posts) to a model folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rupture_nlp.config import load_config
+from rupture_nlp.data import InputError, read_corpus, sha256_file
+from rupture_nlp.labels import FACETS
+from rupture_nlp.model import RuptureModel
+from rupture_nlp.persist import check_writable, save_model
+
+
+@dataclass
+class TrainRequest:
+    data: str | Path
+    out: str | Path
+    config: str | Path | None = None
+    force: bool = False
+    extra: list[str | Path] = field(default_factory=list)
+    extra_weight: float = 1.0
+    n_jobs: int = 2
+    seed: int | None = None
+
+
+def label_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    return {f: {k: int(v) for k, v in df[f].value_counts().items()} for f in FACETS}
+
+
+def train_model(req: TrainRequest) -> dict:
+    """Fit the model on the train split and save it with its manifest; returns the manifest."""
+    check_writable(Path(req.out), req.force, "model folder")
+    cfg = load_config(req.config)
+    if req.seed is not None:
+        cfg = cfg.with_overrides(seed=req.seed)
+    corpus = read_corpus(req.data)
+    train = corpus[corpus["split"] == "train"].reset_index(drop=True)
+    if train.empty:
+        raise InputError(f"{req.data} has no posts in the train split")
+    from rupture_nlp.adapt import read_sheets  # the sheets of issue-6 adaptation
+
+    extra, extra_info = read_sheets(req.extra, known_ids=set(corpus["post_id"]))
+    if req.extra_weight <= 0:
+        raise InputError("--extra-weight must be a positive number")
+    texts = pd.concat([train["text"], extra["text"]], ignore_index=True)
+    labels = pd.concat([train[list(FACETS)], extra[list(FACETS)]], ignore_index=True)
+    groups = np.concatenate([train["thread_id"].to_numpy(), ("extra:" + extra["post_id"]).to_numpy()])
+    weight = np.concatenate([np.ones(len(train)), np.full(len(extra), float(req.extra_weight))])
+    model = RuptureModel(cfg, n_jobs=req.n_jobs).fit(texts, labels, groups=groups, sample_weight=weight)
+
+    from rupture_nlp.triage import choose_confidence_threshold
+
+    triage_choice = choose_confidence_threshold(model, train)
+    model.triage_threshold_ = triage_choice["threshold"]
+    manifest = {
+        "training_data": {"path": str(req.data), "sha256": sha256_file(req.data), "split": "train",
+                          "posts": int(len(train)), "threads": int(train["thread_id"].nunique())},
+        "extra_sheets": extra_info, "extra_weight": float(req.extra_weight),
+        "config": cfg.to_dict(),
+        "label_counts": label_counts(labels),
+        "cv_scores": model.cv_scores_,
+        "calibration": {"method": cfg.calibration.get("method", "temperature"),
+                        "temperature": {f: 1 / b for f, b in model.temperature_.items()}},
+        "crisis_threshold": model.crisis_threshold_,
+        "triage": triage_choice,
+        "features": int(len(model.feature_names())),
+    }
+    save_model(model, req.out, manifest, force=req.force)
+    return manifest
