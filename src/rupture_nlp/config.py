@@ -57,10 +57,22 @@ def default_config_text() -> str:
     return resources.files("rupture_nlp").joinpath("default_config.toml").read_text(encoding="utf-8")
 
 
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``, table by table (lists and values are replaced whole)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate a config; ``None`` reads the default shipped in the package."""
+    """Read and validate a config; ``None`` reads the default shipped in the package.
+
+    A user's file needs only the keys it changes: it is laid over the default, table by table.
+    """
+    default = tomllib.loads(default_config_text())
     if path is None:
-        raw, source = tomllib.loads(default_config_text()), "default"
+        raw, source = default, "default"
     else:
         path = Path(path)
         if not path.is_file():
@@ -70,6 +82,10 @@ def load_config(path: str | Path | None = None) -> Config:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
         source = str(path)
+        unknown = set(raw) - SECTIONS
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {sorted(unknown)} in {path}; allowed: {sorted(SECTIONS)}")
+        raw = merge(default, raw)
     return config_from_dict(raw, source=source)
 
 

@@ -34,7 +34,8 @@ class OutputExistsError(ValueError):
 
 
 def library_versions() -> dict[str, str]:
-    import click
+    from importlib.metadata import version
+
     import numpy
     import pandas
     import scipy
@@ -42,7 +43,7 @@ def library_versions() -> dict[str, str]:
 
     return {"rupture_nlp": __version__, "scikit-learn": sklearn.__version__, "numpy": numpy.__version__,
             "scipy": scipy.__version__, "pandas": pandas.__version__, "joblib": joblib.__version__,
-            "click": click.__version__, "python": platform.python_version()}
+            "click": version("click"), "python": platform.python_version()}
 
 
 def check_writable(path: Path, force: bool, what: str = "output") -> None:

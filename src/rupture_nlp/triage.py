@@ -62,7 +62,11 @@ def _thread_distribution(op_rupture, op_outcome, op_response, risk_any) -> dict[
     """P(priority) for a thread, treating the facets of different posts as independent."""
     p_none = op_rupture["none"]
     r = 1 - p_none
-    cond = lambda frame, label: frame[label] / r if r > 1e-12 else 0.0  # noqa: E731
+
+    def cond(frame, label):  # P(label | rupture) from the joint probabilities of that post
+        rupture_mass = 1 - frame["not_applicable"]
+        return frame[label] / rupture_mass if rupture_mass > 1e-12 else 0.0
+
     q_unrep, q_inprog, q_rep = (cond(op_outcome, k) for k in ("unrepaired", "in_progress", "repaired"))
     q_def = cond(op_response, "defensive")
     p_unrep_def = r * q_unrep * q_def
@@ -145,9 +149,11 @@ def apply_threshold(threads: pd.DataFrame, threshold: float) -> pd.DataFrame:
     out = threads.copy()
     doubtful = (out["model_priority"] != "urgent") & (out["confidence"] < threshold)
     out["priority"] = out["model_priority"].where(~doubtful, "uncertain")
-    rank = out["priority"].map({p: i for i, p in enumerate(PRIORITY_ORDER)})
-    out = out.assign(_rank=rank).sort_values(["_rank", "confidence"], ascending=[True, False], kind="stable")
-    return out.drop(columns="_rank").reset_index(drop=True)
+    rank = {p: i for i, p in enumerate(PRIORITY_ORDER)}
+    # Uncertain threads are ordered by what the model would have said, most pressing first.
+    out = out.assign(_rank=out["priority"].map(rank), _model=out["model_priority"].map(rank))
+    out = out.sort_values(["_rank", "_model", "confidence"], ascending=[True, True, False], kind="stable")
+    return out.drop(columns=["_rank", "_model"]).reset_index(drop=True)
 
 
 def confident_accuracy(pred: pd.DataFrame, gold: pd.DataFrame, threshold: float) -> dict:

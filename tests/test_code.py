@@ -1,0 +1,184 @@
+"""Pure functions: labels, text normalisation, config, input reading, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from rupture_nlp.config import ConfigError, load_config
+from rupture_nlp.data import InputError, InputSpec, read_all
+from rupture_nlp.evaluate import bootstrap_macro_f1, brier, expected_calibration_error, macro_f1_from_confusion
+from rupture_nlp.labels import FACETS, inconsistent_rows, invalid_label_rows
+from rupture_nlp.model import choose_crisis_threshold, fit_temperature
+from rupture_nlp.text import ForumNormaliser, normalise
+
+pytestmark = pytest.mark.code
+
+
+def test_consistency_rule_finds_both_directions():
+    df = pd.DataFrame({"rupture_type": ["none", "none", "withdrawal", "withdrawal"],
+                       "repair_outcome": ["not_applicable", "repaired", "repaired", "not_applicable"],
+                       "therapist_response": ["not_applicable", "not_applicable", "unknown", "unknown"]})
+    assert inconsistent_rows(df) == [1, 3]
+
+
+def test_invalid_labels_are_reported_per_facet():
+    df = pd.DataFrame({"rupture_type": ["none", "angry"], "risk": ["crisis", "high"]})
+    assert invalid_label_rows(df) == {"rupture_type": [1], "risk": [1]}
+
+
+def test_quoted_lines_do_not_reach_the_model():
+    text = "> I quit my therapist after she yelled\nsorry that happened, hugs"
+    assert "yelled" not in normalise(text)
+    assert "hugs" in normalise(text)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("my T said no", "my therapist said no"),
+    ("T's office", "therapist's office"),
+    ("saw my pdoc today", "saw my psychiatrist today"),
+    ("next sesh", "next session"),
+])
+def test_forum_shorthand_is_expanded(raw, expected):
+    assert normalise(raw, neutral_pronouns=False) == expected
+
+
+def test_t_shirt_is_not_a_therapist():
+    assert "T-shirt" in normalise("I wore a T-shirt")
+
+
+def test_names_and_gender_are_masked():
+    a = normalise("Yesterday I told Sarah that she forgot. Her reply was kind.")
+    b = normalise("Yesterday I told Mark that he forgot. His reply was kind.")
+    assert a == b
+    assert "_name_" in a and "_pron_" in a
+
+
+def test_urls_are_masked():
+    assert "_url_" in normalise("see https://example.org/a?b=1 for more")
+
+
+def test_normaliser_is_a_stateless_transformer():
+    n = ForumNormaliser(mask_names=False)
+    assert n.fit(["x"]).transform(["I told Sarah"]) == ["I told Sarah"]
+
+
+def test_default_config_loads_and_validates():
+    cfg = load_config()
+    assert cfg.clf_params("risk")["class_weight"] == "balanced"
+    assert cfg.shared_params()["tfidf__word__ngram_range"] == (1, 2)
+
+
+def test_user_config_is_laid_over_the_default(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[facets.risk]\nclf__C = 0.5\n", encoding="utf-8")
+    cfg = load_config(p)
+    assert cfg.clf_params("risk")["C"] == 0.5
+    assert cfg.clf_params("rupture_type")["C"] == load_config().clf_params("rupture_type")["C"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[pipeline]\ntfidf__ngram = 3\n", "unknown config key"),
+    ("[facets.risk]\ntfidf__word__min_df = 3\n", "only set clf__"),
+    ("[facets.mood]\nclf__C = 1\n", "unknown facet"),
+    ("colour = 'red'\n", "unknown config key"),
+    ("[pipeline\n", "not valid TOML"),
+])
+def test_bad_config_is_a_clear_error(tmp_path, text, message):
+    p = tmp_path / "bad.toml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(p)
+
+
+def write(tmp_path, name, content, mode="w"):
+    p = tmp_path / name
+    if mode == "wb":
+        p.write_bytes(content)
+    else:
+        p.write_text(content, encoding="utf-8")
+    return str(p)
+
+
+def test_reads_csv_jsonl_and_txt_in_order(tmp_path):
+    csv_path = write(tmp_path, "a.csv", 'id,body\nx1,"first, with comma"\nx2,"second\nline"\n')
+    df = read_all(InputSpec(csv_path, text_column="body", id_column="id"))
+    assert df["id"].tolist() == ["x1", "x2"] and df["text"].tolist()[1] == "second\nline"
+    jl = write(tmp_path, "a.jsonl", json.dumps({"text": "one"}) + "\n" + json.dumps({"text": "two"}) + "\n")
+    assert read_all(InputSpec(jl))["text"].tolist() == ["one", "two"]
+    txt = write(tmp_path, "a.txt", "one post\n\nanother post\n")
+    assert read_all(InputSpec(txt))["row"].tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.csv", "", "is empty"),
+    ("header.csv", "text\n", "has no posts"),
+    ("cols.csv", "body,id\nhello,1\n", "no column 'text'; columns found: body, id"),
+    ("blank.csv", 'text\nhello\n""\n1234\n', r"row\(s\) 2, 3 have an empty or non-text"),
+    ("bad.jsonl", '{"text": "ok"}\n{"text": 5}\n', r"row\(s\) 2"),
+    ("broken.jsonl", '{"text": "ok"}\n{oops\n', "line 2 is not valid JSON"),
+])
+def test_bad_input_is_a_clear_error(tmp_path, name, content, message):
+    with pytest.raises(InputError, match=message):
+        read_all(InputSpec(write(tmp_path, name, content)))
+
+
+def test_missing_file_and_non_utf8(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_all(InputSpec(str(tmp_path / "nope.csv")))
+    path = write(tmp_path, "latin.csv", "text\ncaf\xe9 ok\n".encode("latin-1"), mode="wb")
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_all(InputSpec(path))
+
+
+def test_skip_invalid_counts_what_it_skips(tmp_path):
+    df = read_all(InputSpec(write(tmp_path, "b.csv", 'text\nhello\n""\nthere\n'), skip_invalid=True))
+    assert df["text"].tolist() == ["hello", "there"] and df.attrs["skipped"] == 1
+
+
+def test_macro_f1_from_confusion_matches_sklearn():
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
+    cm = np.zeros((3, 3))
+    np.add.at(cm, (y, p), 1)
+    assert macro_f1_from_confusion(cm) == pytest.approx(f1_score(y, p, average="macro"))
+
+
+def test_bootstrap_interval_brackets_the_estimate():
+    rng = np.random.default_rng(1)
+    y = rng.choice(["a", "b", "c"], 300)
+    p = np.where(rng.random(300) < 0.7, y, rng.choice(["a", "b", "c"], 300))
+    groups = np.repeat(np.arange(100), 3)
+    low, high = bootstrap_macro_f1(y, p, groups, ["a", "b", "c"], n_boot=500)
+    point = f1_score(y, p, average="macro")
+    assert low < point < high and high - low < 0.25
+    assert (low, high) == bootstrap_macro_f1(y, p, groups, ["a", "b", "c"], n_boot=500)
+
+
+def test_calibration_metrics_on_known_values():
+    proba = np.array([[0.9, 0.1], [0.6, 0.4]])
+    y = np.array([0, 1])
+    assert brier(proba, y) == pytest.approx(((0.1**2 + 0.1**2) + (0.6**2 + 0.6**2)) / 2)
+    # bins: 0.9 right (gap 0.1), 0.6 wrong (gap 0.6): ECE = (0.1 + 0.6) / 2
+    assert expected_calibration_error(proba, y) == pytest.approx(0.35)
+
+
+def test_temperature_scaling_cools_an_overconfident_model():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 2000)
+    logits = rng.normal(size=(2000, 3))
+    logits[np.arange(2000), y] += 1.0
+    beta = fit_temperature(logits * 5, y)  # five times too confident
+    assert beta == pytest.approx(0.2, rel=0.2)
+
+
+def test_crisis_threshold_reaches_the_recall_target():
+    p = np.array([0.9, 0.5, 0.2, 0.05, 0.01, 0.3])
+    is_crisis = np.array([True, True, True, True, False, False])
+    t = choose_crisis_threshold(p, is_crisis, 0.75)
+    assert (p[is_crisis] >= t).mean() >= 0.75 and t == 0.2
+    assert set(FACETS) == {"rupture_type", "repair_outcome", "therapist_response", "risk"}

@@ -1,0 +1,139 @@
+"""The bundled corpus: schema, labels, leakage, near-duplicates, and the issue's distribution bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from rupture_nlp.data import CORPUS_COLUMNS
+from rupture_nlp.labels import FACETS, NOT_APPLICABLE
+
+from .conftest import CORPUS, ROOT
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    return pd.read_csv(CORPUS, dtype=str, keep_default_na=False, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def words(raw) -> pd.Series:
+    return raw["text"].str.split().str.len()
+
+
+def test_schema_and_types(raw, corpus):
+    assert list(raw.columns) == CORPUS_COLUMNS
+    assert (raw["text"].str.strip() != "").all()
+    assert corpus["position"].dtype.kind == "i" and (corpus["position"] >= 0).all()
+    assert corpus["created_at"].notna().all()
+    assert set(raw["split"]) == {"train", "test"}
+
+
+def test_only_allowed_labels(raw):
+    for facet, allowed in FACETS.items():
+        assert set(raw[facet]) <= set(allowed), facet
+
+
+def test_consistency_rule(raw):
+    none = raw["rupture_type"] == "none"
+    for facet in ("repair_outcome", "therapist_response"):
+        assert ((raw[facet] == NOT_APPLICABLE) == none).all(), facet
+
+
+def test_ids_threads_and_replies(raw, corpus):
+    assert raw["post_id"].is_unique
+    thread_of = dict(zip(raw["post_id"], raw["thread_id"]))
+    replies = raw[raw["reply_to"] != ""]
+    assert all(thread_of.get(r) == t for r, t in zip(replies["reply_to"], replies["thread_id"]))
+    openers = corpus[corpus["position"] == 0]
+    assert (openers["reply_to"] == "").all() and openers["thread_id"].is_unique
+    assert set(openers["thread_id"]) == set(corpus["thread_id"])
+    # replies come after what they answer
+    when = dict(zip(corpus["post_id"], corpus["created_at"]))
+    later = corpus[corpus["reply_to"] != ""]
+    assert all(when[p] <= t for p, t in zip(later["reply_to"], later["created_at"]))
+
+
+def test_no_thread_in_two_splits_and_test_share(raw):
+    assert (raw.groupby("thread_id")["split"].nunique() == 1).all()
+    share = (raw["split"] == "test").mean()
+    assert 0.17 <= share <= 0.23
+
+
+def test_no_near_duplicates(raw):
+    X = TfidfVectorizer(sublinear_tf=True).fit_transform(raw["text"])
+    sim = (X @ X.T).tocoo()
+    off = sim.row < sim.col
+    worst = sim.data[off].max()
+    assert worst < 0.8, f"near-duplicate posts: cosine {worst:.2f}"
+
+
+def test_size(raw):
+    assert len(raw) >= 1000 and raw["thread_id"].nunique() >= 300
+
+
+def test_lengths_are_those_of_real_writing(words):
+    assert words.median() >= 150
+    assert (words > 200).mean() >= 0.35
+    assert (words > 400).mean() >= 0.15
+    assert (words < 60).mean() >= 0.20
+
+
+def test_rupture_type_distribution(raw):
+    share = raw["rupture_type"].value_counts(normalize=True)
+    assert 0.30 <= share["none"] <= 0.45
+    assert share["withdrawal"] >= 0.20 and share["confrontation"] >= 0.25
+
+
+def test_dependent_facets_among_ruptures(raw):
+    ruptures = raw[raw["rupture_type"] != "none"]
+    outcome = ruptures["repair_outcome"].value_counts(normalize=True)
+    response = ruptures["therapist_response"].value_counts(normalize=True)
+    assert all(outcome.get(k, 0) >= 0.12 for k in ("repaired", "unrepaired", "in_progress"))
+    assert all(response.get(k, 0) >= 0.10 for k in FACETS["therapist_response"] if k != NOT_APPLICABLE)
+    pairs = pd.crosstab(ruptures["rupture_type"], ruptures["repair_outcome"])
+    assert (pairs.to_numpy() > 0).all(), "every rupture type must meet every outcome"
+
+
+def test_risk_distribution(raw):
+    assert (raw["risk"] == "concern").mean() >= 0.08
+    crisis = raw[raw["risk"] == "crisis"]
+    assert len(crisis) >= 30
+    assert set(crisis["rupture_type"]) == set(FACETS["rupture_type"]), "crisis posts across all rupture types"
+
+
+def test_hard_negatives_and_updates():
+    prov = pd.read_csv(ROOT / "data" / "provenance.csv", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(CORPUS, dtype=str, keep_default_na=False)
+    merged = raw.merge(prov, on="post_id", validate="one_to_one")
+    assert len(merged) == len(raw)
+    hard = merged[merged["hard_negative"] == "True"]
+    assert len(hard) >= 120 and (hard["rupture_type"] == "none").all()
+    rupture_words = r"\b(?:angry|hurt|apologi[sz]ed|boundar(?:y|ies)|quit|forgot|rupture|repair)"
+    assert hard["text"].str.contains(rupture_words, case=False, regex=True).mean() >= 0.8
+    updates = merged[merged["op_update"] == "True"]
+    assert updates["thread_id"].nunique() >= 60
+    first_author = raw[raw["position"] == "0"].set_index("thread_id")["author"]
+    assert (updates["author"].to_numpy() == first_author[updates["thread_id"]].to_numpy()).all()
+
+
+def test_replies_carry_their_own_labels(raw):
+    replies = raw[raw["position"] != "0"]
+    share = (replies["rupture_type"] != "none").mean()
+    assert 0.15 <= share <= 0.85, "replies tell their own experience as well as advice"
+
+
+def test_rupture_words_are_not_a_shortcut(raw):
+    """Words of rupture appear in no-rupture posts about as often as in rupture posts."""
+    none = raw["rupture_type"] == "none"
+    for pattern in (r"\bhurt", r"\bapologi[sz]", r"\bboundar", r"\bforg[oe]t"):
+        has = raw["text"].str.contains(pattern, case=False, regex=True)
+        assert has[none].mean() >= 0.5 * has[~none].mean(), pattern
+    said = raw["text"].str.contains(r"\b(?:she|he|they) said\b|\bi told (?:her|him|them)\b", case=False)
+    by_type = said.groupby(raw["rupture_type"]).mean()
+    assert by_type["withdrawal"] >= 0.5 * by_type["confrontation"], "dialogue must appear in withdrawal posts too"
+    assert np.isfinite(by_type).all()
