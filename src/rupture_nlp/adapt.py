@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rupture_nlp.data import InputError, read_csv_strict, sha256_file, validate_labels
@@ -72,3 +73,101 @@ def read_sheets(paths, known_ids: set[str] | None = None) -> tuple[pd.DataFrame,
     extra = pd.concat(frames, ignore_index=True)
     extra["risk"] = extra["risk"].where(extra["risk"].ne(""), None)
     return extra, info
+
+
+RELATION_FACETS = ["rupture_type", "repair_outcome", "therapist_response"]
+STRATEGIES = ("uncertainty", "random")
+
+
+def labelled_ids(paths) -> set[str]:
+    """post_ids already labelled in the given sheets (unlabelled rows do not count)."""
+    ids: set[str] = set()
+    for path in paths:
+        sheet = read_csv_strict(path, REQUIRED)
+        ids |= set(sheet.loc[labelled_rows(sheet.fillna("")), "post_id"])
+    return ids
+
+
+def uncertainty(proba: dict[str, pd.DataFrame]) -> np.ndarray:
+    """Mean over the relation facets of 1 - P(predicted label): high where the model is unsure."""
+    return np.mean([1 - proba[f].to_numpy().max(axis=1) for f in RELATION_FACETS], axis=0)
+
+
+def select(X, scores: np.ndarray, n: int, pool_factor: int = 5) -> list[int]:
+    """Greedy batch: from the ``pool_factor * n`` most uncertain posts, pick one at a time the post
+    with the highest uncertainty x (1 - its highest cosine similarity to those already picked)."""
+    n = min(n, len(scores))
+    pool = np.argsort(-scores, kind="stable")[: max(n, pool_factor * n)]
+    Xp = X[pool]
+    norms = np.sqrt(np.asarray(Xp.multiply(Xp).sum(axis=1)).ravel()) + 1e-12
+    picked: list[int] = []
+    max_sim = np.zeros(len(pool))
+    for _ in range(n):
+        gain = scores[pool] * (1 - max_sim)
+        gain[picked] = -np.inf
+        best = int(np.argmax(gain))
+        picked.append(best)
+        sim = np.asarray((Xp @ Xp[best].T).todense()).ravel() / (norms * norms[best])
+        max_sim = np.maximum(max_sim, sim)
+    return [int(pool[i]) for i in picked]
+
+
+def sample_posts(model, posts: pd.DataFrame, n: int, strategy: str = "uncertainty", seed: int = 0,
+                 skip_ids: set[str] | None = None) -> pd.DataFrame:
+    """The annotation sheet: ``n`` posts (columns ``id`` and ``text`` in ``posts``) chosen to teach most."""
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
+    if n < 1:
+        raise InputError("--n must be at least 1")
+    candidates = posts[~posts["id"].astype(str).isin(skip_ids or set())].reset_index(drop=True)
+    if candidates.empty:
+        raise InputError("every post of the input is labelled already in the given sheet(s)")
+    X = model.transform(candidates["text"])
+    proba = model.proba_from_features(X)
+    labels = model.labels_from_proba(proba)
+    scores = uncertainty(proba)
+    if strategy == "random":
+        chosen = list(np.random.default_rng(seed).permutation(len(candidates))[:n])
+    else:
+        # a seeded, tiny jitter breaks ties between equally uncertain posts reproducibly
+        jitter = np.random.default_rng(seed).uniform(0, 1e-9, len(scores))
+        chosen = select(X, scores + jitter, n)
+    sheet = pd.DataFrame({
+        "post_id": candidates["id"].astype(str).to_numpy()[chosen],
+        "text": candidates["text"].to_numpy()[chosen],
+        **{f"suggested_{f}": labels[f].to_numpy()[chosen] for f in FACETS},
+        "confidence": np.round(1 - scores[chosen], 3),
+    })
+    for col in [*GOLD, "note"]:
+        sheet[col] = ""
+    return sheet[SHEET_COLUMNS]
+
+
+def agreement(path_a: str | Path, path_b: str | Path) -> dict:
+    """Cohen's kappa, percent agreement and a confusion table per facet for two annotators."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = read_sheet(path_a), read_sheet(path_b)
+    both = a.merge(b, on="post_id", suffixes=("_a", "_b"))
+    if both.empty:
+        raise InputError(f"{path_a} and {path_b} have no labelled post_id in common")
+    out = {"posts": int(len(both)), "facets": {}, "disagreements": []}
+    for facet in GOLD:
+        pair = both[[f"{facet}_a", f"{facet}_b"]].fillna("")
+        pair = pair[(pair[f"{facet}_a"] != "") & (pair[f"{facet}_b"] != "")]
+        if pair.empty:
+            continue
+        labels = [x for x in FACETS[facet] if x in set(pair.to_numpy().ravel())]
+        ya, yb = pair[f"{facet}_a"], pair[f"{facet}_b"]
+        kappa = cohen_kappa_score(ya, yb, labels=labels) if len(set(ya) | set(yb)) > 1 else 1.0
+        table = pd.crosstab(ya, yb).reindex(index=labels, columns=labels, fill_value=0)
+        out["facets"][facet] = {"n": int(len(pair)), "kappa": float(kappa),
+                                "percent_agreement": float((ya == yb).mean() * 100),
+                                "confusion": {"labels": labels, "rows_a_columns_b": table.to_numpy().tolist()}}
+    for row in both.itertuples(index=False):
+        diffs = {f: [getattr(row, f"{f}_a"), getattr(row, f"{f}_b")] for f in GOLD
+                 if getattr(row, f"{f}_a") and getattr(row, f"{f}_b")
+                 and getattr(row, f"{f}_a") != getattr(row, f"{f}_b")}
+        if diffs:
+            out["disagreements"].append({"post_id": row.post_id, **diffs})
+    return out
