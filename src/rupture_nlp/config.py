@@ -37,7 +37,10 @@ class Config:
         return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
     def shared_params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.params_for("rupture_type").items() if not k.startswith("clf__")}
+        """Parameters of the shared steps; those of a step set to "drop" are left out."""
+        params = {k: v for k, v in self.params_for("rupture_type").items() if not k.startswith("clf__")}
+        dropped = [k + "__" for k, v in params.items() if v == "drop"]
+        return {k: v for k, v in params.items() if not any(k.startswith(d) for d in dropped)}
 
     def clf_params(self, facet: str) -> dict[str, Any]:
         return {k[len("clf__"):]: v for k, v in self.params_for(facet).items() if k.startswith("clf__")}

@@ -193,6 +193,23 @@ class _chain(io.TextIOBase):
             yield line
 
 
+def _batched(records: Iterator[tuple[int, str, object]], size: int) -> Iterator[pd.DataFrame]:
+    """Group (row, id, text) records into DataFrames of ``size`` rows."""
+    chunk: list[tuple[int, str, object]] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield _frame(chunk)
+            chunk = []
+    if chunk:
+        yield _frame(chunk)
+
+
+def _frame(chunk) -> pd.DataFrame:
+    rows, ids, texts = zip(*chunk)
+    return pd.DataFrame({"row": list(rows), "id": list(ids), "text": pd.Series(list(texts), dtype=object)})
+
+
 def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
     reader = csv.reader(stream)
     header = next(reader, None)
@@ -205,59 +222,41 @@ def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
         raise InputError(f"{name} has no id column {spec.id_column!r}; columns found: {', '.join(header)}")
     t_idx = header.index(spec.text_column)
     i_idx = header.index(spec.id_column) if spec.id_column else None
-    rows, ids, texts = [], [], []
-    for number, record in enumerate(reader, start=1):
-        if not record:
-            continue
-        rows.append(number)
-        texts.append(record[t_idx] if t_idx < len(record) else "")
-        ids.append(record[i_idx] if i_idx is not None and i_idx < len(record) else str(number))
-        if len(rows) >= spec.batch_size:
-            yield pd.DataFrame({"row": rows, "id": ids, "text": texts})
-            rows, ids, texts = [], [], []
-    if rows:
-        yield pd.DataFrame({"row": rows, "id": ids, "text": texts})
+
+    def records():
+        for number, record in enumerate(reader, start=1):
+            if not record:
+                continue
+            text = record[t_idx] if t_idx < len(record) else ""
+            yield number, (record[i_idx] if i_idx is not None and i_idx < len(record) else str(number)), text
+
+    yield from _batched(records(), spec.batch_size)
 
 
 def _jsonl_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
-    rows, ids, texts = [], [], []
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError(f"{name} line {number} is not valid JSON (JSON Lines takes one object a line)") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{name} line {number} is not a JSON object")
-        if spec.text_column not in record:
-            raise InputError(f"{name} line {number} has no field {spec.text_column!r}; fields found: "
-                             f"{', '.join(record)}. Name the text field with --text-column")
-        if spec.id_column and spec.id_column not in record:
-            raise InputError(f"{name} line {number} has no id field {spec.id_column!r}")
-        rows.append(number)
-        texts.append(record[spec.text_column])
-        ids.append(str(record[spec.id_column]) if spec.id_column else str(number))
-        if len(rows) >= spec.batch_size:
-            yield pd.DataFrame({"row": rows, "id": ids, "text": pd.Series(texts, dtype=object)})
-            rows, ids, texts = [], [], []
-    if rows:
-        yield pd.DataFrame({"row": rows, "id": ids, "text": pd.Series(texts, dtype=object)})
+    def records():
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise InputError(f"{name} line {number} is not valid JSON (JSON Lines takes one object a line)") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{name} line {number} is not a JSON object")
+            if spec.text_column not in record:
+                raise InputError(f"{name} line {number} has no field {spec.text_column!r}; fields found: "
+                                 f"{', '.join(record)}. Name the text field with --text-column")
+            if spec.id_column and spec.id_column not in record:
+                raise InputError(f"{name} line {number} has no id field {spec.id_column!r}")
+            yield number, str(record[spec.id_column]) if spec.id_column else str(number), record[spec.text_column]
+
+    yield from _batched(records(), spec.batch_size)
 
 
 def _txt_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
-    rows, texts = [], []
-    for number, line in enumerate(stream, start=1):
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
-        rows.append(number)
-        texts.append(line)
-        if len(rows) >= spec.batch_size:
-            yield pd.DataFrame({"row": rows, "id": [str(r) for r in rows], "text": texts})
-            rows, texts = [], []
-    if rows:
-        yield pd.DataFrame({"row": rows, "id": [str(r) for r in rows], "text": texts})
+    lines = ((n, line.rstrip("\r\n")) for n, line in enumerate(stream, start=1))
+    yield from _batched(((n, str(n), line) for n, line in lines if line.strip()), spec.batch_size)
 
 
 def is_valid_text(value) -> bool:

@@ -52,3 +52,27 @@ def embedded_tables(readme_text: str) -> str:
     """The count tables as they stand in a datasheet, between the markers."""
     start, end = readme_text.index(START) + len(START), readme_text.index(END)
     return readme_text[start:end].strip()
+
+
+#: The words of rupture the corpus checks for shortcuts (regular expressions, counted once a post).
+RUPTURE_WORDS = {
+    "angry": r"angry|anger", "furious": r"furious", "hurt": r"hurt", "apologised": r"apologi[sz]|apology",
+    "boundary": r"boundar", "quit": r"quit", "forgot": r"forg[oe]t", "rupture": r"ruptur", "repair": r"repair",
+    "stormed": r"stormed", "ghosted": r"ghost", "defensive": r"defensive", "sorry": r"sorry",
+}
+
+
+def rupture_word_table(posts: pd.DataFrame, hard_negative: pd.Series) -> pd.DataFrame:
+    """Share of posts using each rupture word: rupture posts, no-rupture posts, hard negatives."""
+    rupture = posts["rupture_type"] != "none"
+    rows = {}
+    for word, pattern in RUPTURE_WORDS.items():
+        has = posts["text"].str.contains(rf"\b(?:{pattern})", case=False, regex=True)
+        rows[word] = {"rupture posts": has[rupture].mean(), "none posts": has[~rupture].mean(),
+                      "hard negatives": has[hard_negative].mean()}
+    return pd.DataFrame(rows).T
+
+
+def distinct_rupture_words(texts: pd.Series) -> pd.Series:
+    """How many different rupture words each text uses."""
+    return sum(texts.str.contains(rf"\b(?:{p})", case=False, regex=True).astype(int) for p in RUPTURE_WORDS.values())
