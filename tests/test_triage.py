@@ -140,3 +140,11 @@ def test_confident_priorities_on_the_test_split_reach_the_reported_accuracy(mode
     assert t["coverage"] >= 0.25, "a useful share of threads gets a confident priority"
     assert t["confident_accuracy"] >= 0.85, t
     assert t["urgent_recall"] is None or t["urgent_recall"] >= 0.8
+
+
+def test_wilson_lower_bound():
+    from rupture_nlp.triage import wilson_lower
+
+    assert wilson_lower(0.9, 10) < wilson_lower(0.9, 1000) < 0.9
+    assert wilson_lower(0.9, 1000) == pytest.approx(0.884, abs=0.002)
+    assert wilson_lower(1.0, 0) == 0.0

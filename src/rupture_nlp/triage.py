@@ -191,11 +191,22 @@ def choose_confidence_threshold(model, train: pd.DataFrame) -> dict:
         return {"threshold": float(fixed), "chosen_by": "config", **_strip(confident_accuracy(pred, gold, fixed))}
     for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
         scores = confident_accuracy(pred, gold, t)
-        if scores["confident_accuracy"] is not None and scores["confident_accuracy"] >= target:
-            return {"chosen_by": f"out-of-fold thread priorities on the train split, target {target}",
-                    **_strip(scores)}
+        acc, n_conf = scores["confident_accuracy"], scores["coverage"] * scores["threads"]
+        if acc is not None and wilson_lower(acc, n_conf) >= target:
+            return {"chosen_by": f"out-of-fold thread priorities on the train split: the lowest threshold whose "
+                                 f"confident accuracy has a 95% lower bound of at least {target}",
+                    **_strip(scores), "confident_accuracy_lower_bound": wilson_lower(acc, n_conf)}
     return {"chosen_by": "target not reachable; every non-urgent thread goes to a person",
             **_strip(confident_accuracy(pred, gold, 1.01))}
+
+
+def wilson_lower(p: float, n: float, z: float = 1.645) -> float:
+    """One-sided 95% Wilson lower bound of a proportion ``p`` observed on ``n`` cases."""
+    if n <= 0:
+        return 0.0
+    centre = p + z * z / (2 * n)
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((centre - margin) / (1 + z * z / n))
 
 
 def _strip(scores: dict) -> dict:

@@ -18,7 +18,7 @@ FEATURE_GRID: dict[str, list[Any]] = {
     "tfidf__char": ["keep", "drop"],
     "tfidf__word__ngram_range": [(1, 1), (1, 2), (1, 3)],
 }
-C_GRID = [1.0, 4.0, 16.0]
+C_GRID = [1.0, 4.0, 16.0, 64.0]
 
 
 def tune(train: pd.DataFrame, base: Config, feature_grid=None, c_grid=None, n_jobs: int = 2) -> pd.DataFrame:
