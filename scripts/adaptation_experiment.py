@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from rupture_nlp.adapt import select, uncertainty
+from rupture_nlp.config import load_config
 from rupture_nlp.data import read_corpus
 from rupture_nlp.labels import FACETS
 from rupture_nlp.model import RuptureModel
@@ -33,9 +34,12 @@ FORUM_BATCHES = {"batch_5", "batch_8"}
 STEP = 25
 
 
+CONFIG = load_config()
+
+
 def fit(base: pd.DataFrame, extra: pd.DataFrame) -> RuptureModel:
     data = pd.concat([base, extra], ignore_index=True)
-    return RuptureModel(cross_validate=False).fit(data["text"], data, groups=data["thread_id"])
+    return RuptureModel(CONFIG, cross_validate=False).fit(data["text"], data, groups=data["thread_id"])
 
 
 def scores(model, held: pd.DataFrame) -> dict[str, float]:

@@ -44,7 +44,7 @@ def test_quoted_lines_do_not_reach_the_model():
     ("next sesh", "next session"),
 ])
 def test_forum_shorthand_is_expanded(raw, expected):
-    assert normalise(raw, neutral_pronouns=False) == expected
+    assert normalise(raw, pronouns="keep") == expected
 
 
 def test_t_shirt_is_not_a_therapist():

@@ -148,3 +148,16 @@ def test_wilson_lower_bound():
     assert wilson_lower(0.9, 10) < wilson_lower(0.9, 1000) < 0.9
     assert wilson_lower(0.9, 1000) == pytest.approx(0.884, abs=0.002)
     assert wilson_lower(1.0, 0) == 0.0
+
+
+def test_triage_names_invalid_rows_and_can_skip_them(small_model_dir, tmp_path):
+    threads = pd.read_csv(EXAMPLES / "threads.csv", dtype=str, keep_default_na=False)
+    threads.loc[2, "text"] = "   "
+    path = tmp_path / "threads.csv"
+    threads.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["triage", "-m", str(small_model_dir), str(path)])
+    assert result.exit_code == 1 and "row(s) 3 have an empty or non-text 'text'" in result.output
+    result = CliRunner().invoke(main, ["triage", "-m", str(small_model_dir), "--skip-invalid", "--format", "csv",
+                                       str(path)])
+    assert result.exit_code == 0 and "skipped 1 invalid row(s)" in result.stderr
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == threads["thread_id"].nunique()

@@ -275,22 +275,22 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
       rupture-nlp triage --model models/default --format html -o queue.html data/examples/threads.csv
     """
     from rupture_nlp.api import triage as triage_posts
-    from rupture_nlp.data import InputSpec, read_all, read_csv_strict
+    from rupture_nlp.data import InputSpec, read_csv_strict, valid_rows
     from rupture_nlp.persist import atomic_output, check_writable, load_model
     from rupture_nlp.predict import write_rows
     from rupture_nlp.triage import check_structure, render_html
 
     if output:
         check_writable(Path(output), force)
-    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
-                     skip_invalid=skip_invalid)
-    texts = read_all(spec)  # validates text rows with clear errors
     if input_path == "-" or input_format not in ("auto", "csv") or not input_path.lower().endswith(".csv"):
         raise click.ClickException("triage reads a CSV file with the columns thread_id, author, position "
                                    "(or created_at) and the text")
     posts = read_csv_strict(input_path)
     check_structure(posts)
-    posts = posts.iloc[texts["row"].to_numpy() - 1].reset_index(drop=True)
+    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, skip_invalid=skip_invalid)
+    posts = valid_rows(posts, spec)
+    if posts.attrs.get("skipped"):
+        log(quiet, f"skipped {posts.attrs['skipped']} invalid row(s)")
     m = load_model(model)
     queue = triage_posts(m, posts, text_column=text_column, explain=explain, threshold=threshold)
     with atomic_output(output, force=force) as fh:

@@ -278,6 +278,20 @@ def _validate_batch(batch: pd.DataFrame, spec: InputSpec, name: str) -> pd.DataF
     return kept
 
 
+def valid_rows(table: pd.DataFrame, spec: InputSpec, name: str | None = None) -> pd.DataFrame:
+    """The rows of a whole table whose text is valid (same rules and messages as :func:`iter_input`)."""
+    name = name or spec.path
+    if spec.text_column not in table.columns:
+        raise InputError(f"{name} has no column {spec.text_column!r}; columns found: {', '.join(table.columns)}. "
+                         f"Name the text column with --text-column")
+    batch = pd.DataFrame({"row": range(1, len(table) + 1), "id": table.index.astype(str),
+                          "text": table[spec.text_column].astype(object)})
+    kept = _validate_batch(batch, spec, name)
+    out = table.iloc[kept["row"].to_numpy() - 1].reset_index(drop=True)
+    out.attrs["skipped"] = kept.attrs.get("skipped", 0)
+    return out
+
+
 def read_all(spec: InputSpec) -> pd.DataFrame:
     """All posts of an input at once (for commands that need the whole file, such as triage)."""
     batches = list(iter_input(spec))

@@ -15,6 +15,13 @@ import numpy as np
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
 
 TOKEN = re.compile(r"\w\w+")
+#: How the normaliser's placeholders are shown in reasons.
+DISPLAY = {"_pron_": "[he/she]", "_pron_self": "[himself/herself]", "_name_": "[a name]", "_url_": "[a link]",
+           "_title_": "[title]"}
+
+
+def display(phrase: str) -> str:
+    return " ".join(DISPLAY.get(w, w) for w in phrase.split())
 
 
 class Explainer:
@@ -81,7 +88,7 @@ class Explainer:
                     key = " ".join(TOKEN.findall(w)) or w
                     scores[key] = scores.get(key, 0.0) + share
         ranked = sorted(((p, s) for p, s in scores.items() if s > 0), key=lambda t: -t[1])
-        return [(p, round(s, 4)) for p, s in ranked[:n]]
+        return [(display(p), round(s, 4)) for p, s in ranked[:n]]
 
     def explain(self, texts: list[str], X, labels, n: int) -> list[dict[str, list[tuple[str, float]]]]:
         """Per post, per facet: the phrases behind its predicted label."""

@@ -32,9 +32,16 @@ NAME = re.compile(r"(?<=[^\s.!?:\"“(\n][ \t])([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b"
 KEEP_CAPITALISED = {"I", "Mum", "Mom", "Dad", "Mam", "God", "Christmas", "Edit", "Update", "Ok", "Okay"}
 
 
+PRONOUN_MODES = ("neutral", "drop", "keep")
+
+
 def normalise(text: str, *, drop_quotes: bool = True, shorthand: bool = True, mask_urls: bool = True,
-              mask_names: bool = True, neutral_pronouns: bool = True) -> str:
-    """Normalise one post; each step can be switched off for ablations."""
+              mask_names: bool = True, pronouns: str = "neutral") -> str:
+    """Normalise one post; each step can be switched off for ablations.
+
+    ``pronouns``: "neutral" replaces he/she/him/her/his/hers (and titles) by one placeholder, "drop"
+    removes them, "keep" leaves them; the first two make the therapist's gender invisible.
+    """
     if drop_quotes:
         text = QUOTE_LINE.sub(" ", text)
     if mask_urls:
@@ -45,21 +52,24 @@ def normalise(text: str, *, drop_quotes: bool = True, shorthand: bool = True, ma
             text = pattern.sub(repl, text)
     if mask_names:
         text = NAME.sub(lambda m: m.group(1) if m.group(1) in KEEP_CAPITALISED else "_name_", text)
-    if neutral_pronouns:
+    if pronouns == "neutral":
         text = PRONOUNS.sub(lambda m: PRONOUN_MAP.get(m.group(1).lower(), "_pron_"), text)
+    elif pronouns == "drop":
+        text = PRONOUNS.sub(" ", text)
+    elif pronouns != "keep":
+        raise ValueError(f"pronouns must be one of {PRONOUN_MODES}, not {pronouns!r}")
     return text
 
 
 class ForumNormaliser(TransformerMixin, BaseEstimator):
     """Stateless transformer applying :func:`normalise` to each text."""
 
-    def __init__(self, drop_quotes=True, shorthand=True, mask_urls=True, mask_names=True,
-                 neutral_pronouns=True):
+    def __init__(self, drop_quotes=True, shorthand=True, mask_urls=True, mask_names=True, pronouns="neutral"):
         self.drop_quotes = drop_quotes
         self.shorthand = shorthand
         self.mask_urls = mask_urls
         self.mask_names = mask_names
-        self.neutral_pronouns = neutral_pronouns
+        self.pronouns = pronouns
 
     def fit(self, X, y=None):
         self.n_features_in_ = 1

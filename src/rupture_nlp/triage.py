@@ -47,7 +47,7 @@ def check_structure(df: pd.DataFrame) -> str:
 
 
 def crisis_phrase_hits(texts, phrases: list[str]) -> np.ndarray:
-    lowered = [normalise(str(t), mask_names=False, neutral_pronouns=False).lower().replace("’", "'")
+    lowered = [normalise(str(t), mask_names=False, pronouns="keep").lower().replace("’", "'")
                for t in texts]
     return np.array([any(p in t for p in phrases) for t in lowered], dtype=bool)
 
