@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rupture_nlp.data import InputError, is_valid_text, read_corpus
+from rupture_nlp.data import InputError, is_valid_text, no_text_column, read_corpus
 from rupture_nlp.evaluate import evaluate
 from rupture_nlp.explain import Explainer
 from rupture_nlp.persist import load_model
@@ -25,7 +25,7 @@ __all__ = ["load_model", "predict", "explain", "train_model", "TrainRequest", "e
 def predict(model, df: pd.DataFrame, text_column: str = "text", explain: int = 0) -> pd.DataFrame:
     """Label the posts of a DataFrame; returns ``df`` with the label, confidence and probability columns."""
     if text_column not in df.columns:
-        raise InputError(f"no column {text_column!r}; columns found: {', '.join(map(str, df.columns))}")
+        raise no_text_column("the DataFrame", text_column, df.columns)
     bad = [i for i, v in enumerate(df[text_column]) if not is_valid_text(v)]
     if bad:
         raise InputError(f"row(s) {', '.join(map(str, bad[:10]))} have an empty or non-text {text_column!r}")

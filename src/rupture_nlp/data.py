@@ -193,6 +193,11 @@ class _chain(io.TextIOBase):
             yield line
 
 
+def no_text_column(name: str, column: str, found) -> InputError:
+    return InputError(f"{name} has no column {column!r}; columns found: {', '.join(map(str, found))}. "
+                      f"Name the text column with --text-column")
+
+
 def _batched(records: Iterator[tuple[int, str, object]], size: int) -> Iterator[pd.DataFrame]:
     """Group (row, id, text) records into DataFrames of ``size`` rows."""
     chunk: list[tuple[int, str, object]] = []
@@ -216,8 +221,7 @@ def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
     if not header:
         raise InputError(f"{name} is empty: there are no posts to read")
     if spec.text_column not in header:
-        raise InputError(f"{name} has no column {spec.text_column!r}; columns found: {', '.join(header)}. "
-                         f"Name the text column with --text-column")
+        raise no_text_column(name, spec.text_column, header)
     if spec.id_column and spec.id_column not in header:
         raise InputError(f"{name} has no id column {spec.id_column!r}; columns found: {', '.join(header)}")
     t_idx = header.index(spec.text_column)
@@ -282,8 +286,7 @@ def valid_rows(table: pd.DataFrame, spec: InputSpec, name: str | None = None) ->
     """The rows of a whole table whose text is valid (same rules and messages as :func:`iter_input`)."""
     name = name or spec.path
     if spec.text_column not in table.columns:
-        raise InputError(f"{name} has no column {spec.text_column!r}; columns found: {', '.join(table.columns)}. "
-                         f"Name the text column with --text-column")
+        raise no_text_column(name, spec.text_column, table.columns)
     batch = pd.DataFrame({"row": range(1, len(table) + 1), "id": table.index.astype(str),
                           "text": table[spec.text_column].astype(object)})
     kept = _validate_batch(batch, spec, name)
