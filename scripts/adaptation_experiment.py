@@ -10,6 +10,8 @@ label them, retrain, sample again), either by the model's uncertainty with diver
 `rupture-nlp sample`) or at random, and macro-F1 is measured on the held-out posts.
 
     python scripts/adaptation_experiment.py --seeds 5 > docs/adaptation_results.json
+    python scripts/adaptation_experiment.py --forum data/adaptation/forum_c.csv --budgets 0,25,50,100,150 \
+        > docs/adaptation_forum_c.json
 """
 
 from __future__ import annotations
@@ -47,15 +49,23 @@ def scores(model, held: pd.DataFrame) -> dict[str, float]:
     return {f: float(f1_score(held[f], pred[f], average="macro", zero_division=0)) for f in FACETS}
 
 
-def run(seeds: int, budgets: list[int]) -> dict:
+def load_forum(which: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(base training posts, the new forum's posts, the base's own test posts)."""
     corpus = read_corpus(ROOT / "data" / "posts.csv")
-    prov = pd.read_csv(ROOT / "data" / "provenance.csv", dtype=str)
-    corpus = corpus.merge(prov[["post_id", "writer_batch"]], on="post_id")
-    in_forum = corpus["writer_batch"].isin(FORUM_BATCHES)
-    base = corpus[~in_forum & (corpus["split"] == "train")].reset_index(drop=True)
-    forum = corpus[in_forum].reset_index(drop=True)
+    if which == "blog":
+        prov = pd.read_csv(ROOT / "data" / "provenance.csv", dtype=str)
+        corpus = corpus.merge(prov[["post_id", "writer_batch"]], on="post_id")
+        in_forum = corpus["writer_batch"].isin(FORUM_BATCHES)
+        return (corpus[~in_forum & (corpus["split"] == "train")].reset_index(drop=True),
+                corpus[in_forum].reset_index(drop=True), corpus[~in_forum & (corpus["split"] == "test")])
+    forum = read_corpus(which)
+    return (corpus[corpus["split"] == "train"].reset_index(drop=True), forum.reset_index(drop=True),
+            corpus[corpus["split"] == "test"])
+
+
+def run(seeds: int, budgets: list[int], which: str = "blog") -> dict:
+    base, forum, out_of_forum_test = load_forum(which)
     base_model = fit(base, base.iloc[:0])
-    out_of_forum_test = corpus[~in_forum & (corpus["split"] == "test")]
     rows = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
@@ -81,10 +91,10 @@ def run(seeds: int, budgets: list[int]) -> dict:
                     model = fit(base, pool.iloc[chosen])
                 rows.append({"seed": seed, "strategy": strategy, "labelled": len(chosen),
                              "pool": len(pool), "held_out": len(held), **scores(model, held)})
-            print(f"seed {seed} done", file=sys.stderr)
+                print(f"seed {seed} {strategy}: {len(chosen)} labelled", file=sys.stderr)
     frame = pd.DataFrame(rows)
     summary = frame.groupby(["strategy", "labelled"])[list(FACETS)].agg(["mean", "std"]).round(3)
-    return {"forum": sorted(FORUM_BATCHES), "base_train_posts": len(base), "forum_posts": len(forum),
+    return {"forum": which, "base_train_posts": len(base), "forum_posts": len(forum),
             "base_model_on_other_test_posts": scores(base_model, out_of_forum_test),
             "runs": rows, "summary": {f"{s}|{n}": {f"{f}_{stat}": summary.loc[(s, n), (f, stat)]
                                                    for f in FACETS for stat in ("mean", "std")}
@@ -95,8 +105,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budgets", default="0,25,50,100,200")
+    ap.add_argument("--forum", default="blog",
+                    help='"blog" (writer batches 5 and 8 of the corpus) or a CSV of a new forum\'s labelled posts')
     args = ap.parse_args()
-    result = run(args.seeds, [int(b) for b in args.budgets.split(",")])
+    result = run(args.seeds, [int(b) for b in args.budgets.split(",")], args.forum)
     print(json.dumps(result, indent=1, default=float))
     return 0
 

@@ -35,13 +35,17 @@ def main() -> int:
     ap.add_argument("--out", default="data")
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--pattern", default="batch_*.txt", help="manuscripts to read from --raw")
+    ap.add_argument("--name", default="posts", help="file stem: NAME.csv (and provenance beside it)")
+    ap.add_argument("--prefix", default="T", help="thread id prefix")
+    ap.add_argument("--all-split", help="put every thread in this split (a held-out set) instead of train/test")
     args = ap.parse_args()
     out = Path(args.out)
-    if (out / "posts.csv").exists() and not args.force:
-        sys.exit("data/posts.csv exists and its split is fixed; use --force only to rebuild it on purpose")
+    if (out / f"{args.name}.csv").exists() and not args.force:
+        sys.exit(f"{out / args.name}.csv exists and its split is fixed; use --force only to rebuild it on purpose")
     rng = random.Random(args.seed)
     threads = []
-    for path in sorted(Path(args.raw).glob("batch_*.txt")):
+    for path in sorted(Path(args.raw).glob(args.pattern)):
         posts, errors = parse(path)
         if errors:
             sys.exit(f"{path}: {len(errors)} format errors, first: {errors[0]}")
@@ -56,6 +60,7 @@ def main() -> int:
         for slug in slugs:
             tposts = by_thread[slug]
             split = "test" if in_test + len(tposts) / 2 <= TEST_SHARE * total else "train"
+            split = args.all_split or split
             in_test += len(tposts) if split == "test" else 0
             threads.append((batch, slug, split, tposts))
     rng.shuffle(threads)
@@ -63,7 +68,7 @@ def main() -> int:
     start0 = datetime(2023, 1, 9, tzinfo=timezone.utc)
     handles: dict[str, str] = {}
     for t, (batch, slug, split, tposts) in enumerate(threads, 1):
-        thread_id = f"T{t:04d}"
+        thread_id = f"{args.prefix}{t:04d}"
         when = start0 + timedelta(minutes=rng.randrange(0, 60 * 24 * 365 * 3 + 60 * 24 * 290))
         ids = {}
         for pos, p in enumerate(tposts):
@@ -79,8 +84,10 @@ def main() -> int:
                          "therapist_response": p["response"], "risk": p["risk"], "split": split})
             prov.append({"post_id": post_id, "writer_batch": batch, "thread_slug": slug,
                          "hard_negative": p["hardneg"] == "yes", "op_update": p["update"] == "yes"})
-    pd.DataFrame(rows).to_csv(out / "posts.csv", index=False, encoding="utf-8")
-    pd.DataFrame(prov).to_csv(out / "provenance.csv", index=False, encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out / f"{args.name}.csv", index=False, encoding="utf-8")
+    prov_name = "provenance.csv" if args.name == "posts" else f"{args.name}_provenance.csv"
+    pd.DataFrame(prov).to_csv(out / prov_name, index=False, encoding="utf-8")
     print(f"wrote {len(rows)} posts in {len(threads)} threads")
     return 0
 

@@ -162,3 +162,20 @@ def test_datasheet_counts_match_the_corpus(raw):
     prov = pd.read_csv(ROOT / "data" / "provenance.csv", dtype=str, keep_default_na=False)
     sheet = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
     assert embedded_tables(sheet) == count_tables(raw, prov).strip()
+
+
+def test_new_forum_set_is_valid_and_distinct(raw):
+    """data/adaptation/forum_c.csv: the chat-style forum kept out of training, for docs/adaptation.md."""
+    from rupture_nlp.data import read_corpus
+
+    forum = read_corpus(ROOT / "data" / "adaptation" / "forum_c.csv")
+    assert len(forum) >= 200 and forum["post_id"].is_unique and set(forum["split"]) == {"new_forum"}
+    assert not set(forum["post_id"]) & set(raw["post_id"]) and not set(forum["thread_id"]) & set(raw["thread_id"])
+    assert forum["text"].str.split().str.len().median() < 0.5 * raw["text"].str.split().str.len().median()
+    for facet in FACETS:
+        assert forum[facet].nunique() == len(FACETS[facet]), facet
+    vec = TfidfVectorizer(sublinear_tf=True).fit(pd.concat([raw["text"], forum["text"]]))
+    a, b = vec.transform(forum["text"]), vec.transform(raw["text"])
+    assert (a @ b.T).max() < 0.8
+    within = (a @ a.T).tocoo()
+    assert within.data[within.row < within.col].max() < 0.8
