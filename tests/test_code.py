@@ -183,3 +183,24 @@ def test_crisis_threshold_reaches_the_recall_target():
     t = choose_crisis_threshold(p, is_crisis, 0.75)
     assert (p[is_crisis] >= t).mean() >= 0.75 and t == 0.2
     assert set(FACETS) == {"rupture_type", "repair_outcome", "therapist_response", "risk"}
+
+
+def test_word_cached_char_vectorizer_equals_scikit_learn():
+    import pickle
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from rupture_nlp.features import WordCachedCharVectorizer
+
+    docs = ["My T forgot our session again", "she said sorry, we're ok now", "Nothing to report!!  ok",
+            "forgot forgot forgot", "a b", "naïve café, ok?"]
+    params = dict(analyzer="char_wb", ngram_range=(2, 4), min_df=1, sublinear_tf=True)
+    ours = WordCachedCharVectorizer(**params).fit(docs)
+    ref = TfidfVectorizer(**params).fit(docs)
+    new = ["forgot my session", "café ok", "unseen words only: zzz", ""]
+    for batch in (docs, new, docs[::-1]):  # warm and cold cache, repeated words
+        assert abs(ours.transform(batch) - ref.transform(batch)).max() < 1e-12
+    again = pickle.loads(pickle.dumps(ours))
+    assert "_word_index" not in again.__dict__
+    assert abs(again.transform(new) - ref.transform(new)).max() < 1e-12
+    assert ours.get_params() == ref.get_params()

@@ -27,6 +27,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from rupture_nlp.config import Config, load_config
+from rupture_nlp.features import WordCachedCharVectorizer
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
 from rupture_nlp.text import ForumNormaliser
 
@@ -37,7 +38,7 @@ def template_pipeline() -> Pipeline:
     """The pipeline whose parameter names the config uses (normalise, tfidf__word, tfidf__char, clf)."""
     return Pipeline([
         ("normalise", ForumNormaliser()),
-        ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", TfidfVectorizer(analyzer="char_wb"))])),
+        ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", WordCachedCharVectorizer(analyzer="char_wb"))])),
         ("clf", LogisticRegression()),
     ])
 

@@ -16,16 +16,12 @@ QUOTE_LINE = re.compile(r"^[ \t]*(>|&gt;).*$", re.MULTILINE)
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 # "T" alone, as forums write it for therapist: "my T", "T said", "T's office"; not "T-shirt".
 LONE_T = re.compile(r"(?<![\w\-'’])T(?=['’]s\b|[^\w\-'’]|$)")
-SHORTHAND = [
-    (re.compile(r"\bp-?docs?\b", re.IGNORECASE), "psychiatrist"),
-    (re.compile(r"\bsesh(es)?\b", re.IGNORECASE), "session"),
-    (re.compile(r"\bappts?\b", re.IGNORECASE), "appointment"),
-    (re.compile(r"\bthx\b|\bthnx\b", re.IGNORECASE), "thanks"),
-    (re.compile(r"\bw/o\b", re.IGNORECASE), "without"),
-]
-PRONOUNS = re.compile(r"\b(he|she|him|her|his|hers|himself|herself|mr|mrs|ms|miss)\b", re.IGNORECASE)
-PRONOUN_MAP = {"himself": "_pron_self", "herself": "_pron_self", "mr": "_title_", "mrs": "_title_",
-               "ms": "_title_", "miss": "_title_"}
+SHORTHAND = re.compile(r"\b(?:(p-?docs?)|(sesh(?:es)?)|(appts?)|(thx|thnx)|(w/o))\b", re.IGNORECASE)
+SHORTHAND_WORDS = (None, "psychiatrist", "session", "appointment", "thanks", "without")  # by group number
+SHORTHAND_CUES = ("doc", "sesh", "appt", "thx", "thnx", "w/o")
+PRONOUN_SELF = re.compile(r"\b(?:himself|herself)\b", re.IGNORECASE)
+TITLES = re.compile(r"\b(?:mr|mrs|ms|miss)\b", re.IGNORECASE)
+PRONOUNS = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.IGNORECASE)
 # A capitalised word that does not start a sentence is most often a name: mask it so that who the
 # therapist is cannot decide a label. Words that are capitalised for other reasons stay.
 NAME = re.compile(r"(?<=[^\s.!?:\"“(\n][ \t])([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
@@ -42,20 +38,27 @@ def normalise(text: str, *, drop_quotes: bool = True, shorthand: bool = True, ma
     ``pronouns``: "neutral" replaces he/she/him/her/his/hers (and titles) by one placeholder, "drop"
     removes them, "keep" leaves them; the first two make the therapist's gender invisible.
     """
-    if drop_quotes:
+    # Cheap substring tests skip a regular expression that cannot match (most posts have no quote,
+    # link or shorthand); they change no result.
+    if drop_quotes and (">" in text or "&gt;" in text):
         text = QUOTE_LINE.sub(" ", text)
-    if mask_urls:
+    lowered = text.lower()
+    if mask_urls and ("http" in lowered or "www." in lowered):
         text = URL.sub(" _url_ ", text)
     if shorthand:
-        text = LONE_T.sub("therapist", text)
-        for pattern, repl in SHORTHAND:
-            text = pattern.sub(repl, text)
+        if "T" in text:
+            text = LONE_T.sub("therapist", text)
+        if any(cue in lowered for cue in SHORTHAND_CUES):
+            text = SHORTHAND.sub(lambda m: SHORTHAND_WORDS[m.lastindex], text)
     if mask_names:
         text = NAME.sub(lambda m: m.group(1) if m.group(1) in KEEP_CAPITALISED else "_name_", text)
-    if pronouns == "neutral":
-        text = PRONOUNS.sub(lambda m: PRONOUN_MAP.get(m.group(1).lower(), "_pron_"), text)
-    elif pronouns == "drop":
-        text = PRONOUNS.sub(" ", text)
+    if pronouns in ("neutral", "drop"):
+        neutral = pronouns == "neutral"
+        if "self" in lowered:
+            text = PRONOUN_SELF.sub("_pron_self" if neutral else " ", text)
+        if "m" in lowered:
+            text = TITLES.sub("_title_" if neutral else " ", text)
+        text = PRONOUNS.sub("_pron_" if neutral else " ", text)
     elif pronouns != "keep":
         raise ValueError(f"pronouns must be one of {PRONOUN_MODES}, not {pronouns!r}")
     return text
