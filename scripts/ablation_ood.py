@@ -25,7 +25,7 @@ FORUM_BATCHES = {"batch_5", "batch_8"}
 VARIANTS = {
     "default": {},
     "no character n-grams": {"tfidf__char": "drop"},
-    "word 1-2-grams": {"tfidf__word__ngram_range": [1, 2]},
+    "word 1-3-grams": {"tfidf__word__ngram_range": [1, 3]},
     "keep quoted lines": {"normalise__drop_quotes": False},
     "no name masking": {"normalise__mask_names": False},
     "pronouns kept as they are": {"normalise__pronouns": "keep"},

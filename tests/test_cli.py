@@ -164,3 +164,16 @@ def test_triage_needs_structure(small_model_dir, tmp_path):
     result = run("triage", "-m", small_model_dir, path)
     assert result.exit_code == 1 and "missing column(s) thread_id, position or created_at" in result.output
 
+
+
+def test_evaluate_a_new_forum_needs_baseline_data(small_model_dir, small_corpus, tmp_path):
+    df = pd.read_csv(small_corpus, dtype=str, keep_default_na=False)
+    forum = tmp_path / "forum.csv"
+    df.assign(split="new_forum").to_csv(forum, index=False)
+    result = run("evaluate", "-m", small_model_dir, "--data", forum, "--split", "new_forum", "--bootstrap", 100)
+    assert result.exit_code == 1 and "--baseline-data" in result.output
+    result = run("evaluate", "-m", small_model_dir, "--data", forum, "--split", "new_forum", "--bootstrap", 100,
+                 "--baseline-data", small_corpus, "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.output)["n_posts"] == len(df)
+    result = run("evaluate", "-m", small_model_dir, "--data", small_corpus, "--split", "dev")
+    assert result.exit_code == 1 and "no posts in split 'dev'" in result.output

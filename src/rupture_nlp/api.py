@@ -42,11 +42,17 @@ def explain(model, texts, n: int = 5) -> list[dict]:
     return Explainer(model).explain(texts, X, labels, n)
 
 
-def evaluate_model(model_or_dir, data: str | Path, split: str = "test", n_boot: int = 1000) -> dict:
-    """Metrics of a model on a split of a labelled corpus, with baselines, calibration and triage."""
+def evaluate_model(model_or_dir, data: str | Path, split: str = "test", n_boot: int = 1000,
+                   baseline_data: str | Path | None = None) -> dict:
+    """Metrics of a model on a split of a labelled corpus, with baselines, calibration and triage.
+
+    ``baseline_data``: the corpus whose train split trains the baselines (default: ``data``), for
+    scoring a labelled file of a new forum that has no train split of its own.
+    """
     model = load_model(model_or_dir) if isinstance(model_or_dir, str | Path) else model_or_dir
     corpus = read_corpus(data)
-    result = evaluate(model, corpus, split=split, n_boot=n_boot)
+    baseline = read_corpus(baseline_data) if baseline_data else None
+    result = evaluate(model, corpus, split=split, n_boot=n_boot, baseline_corpus=baseline)
     posts = corpus[corpus["split"] == split].reset_index(drop=True)
     from rupture_nlp.triage import confident_accuracy
 

@@ -129,9 +129,11 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
               help="Exit 1 if a facet's macro-F1 is below this (repeatable; no FACET means every facet).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(100, 100000),
               help="Thread resamples for the 95% intervals.")
+@click.option("--baseline-data", type=click.Path(dir_okay=False),
+              help="Corpus whose train split trains the baselines (default: --data); for a new forum's file.")
 @force_option
 @user_errors
-def evaluate(model, data, split, fmt, output, fail_under, bootstrap, force):
+def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_data, force):
     """Score a model on a split, side by side with three baselines trained in the same run.
 
     Per facet: accuracy, macro-F1 with a 95% bootstrap interval (resampling threads), per-class
@@ -141,6 +143,7 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, force):
     \b
     Example:
       rupture-nlp evaluate --model models/default --data data/posts.csv --fail-under 0.5
+      rupture-nlp evaluate --data data/adaptation/forum_c.csv --split new_forum --baseline-data data/posts.csv
     """
     from rupture_nlp.api import evaluate_model
     from rupture_nlp.persist import atomic_output, check_writable
@@ -148,7 +151,7 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, force):
     gates = _parse_fail_under(fail_under)
     if output:
         check_writable(Path(output), force)
-    result = evaluate_model(model, data, split=split, n_boot=bootstrap)
+    result = evaluate_model(model, data, split=split, n_boot=bootstrap, baseline_data=baseline_data)
     payload = {k: v for k, v in result.items() if k not in ("predictions", "proba")}
     if output:
         with atomic_output(output, force=force) as fh:

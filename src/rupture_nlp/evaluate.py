@@ -125,12 +125,19 @@ def calibration_scores(model, X, df: pd.DataFrame) -> dict:
     return out
 
 
-def evaluate(model, corpus: pd.DataFrame, split: str = "test", n_boot: int = N_BOOT) -> dict:
-    """Evaluate ``model`` on one split, with the three baselines trained on the train split in this run."""
+def evaluate(model, corpus: pd.DataFrame, split: str = "test", n_boot: int = N_BOOT,
+             baseline_corpus: pd.DataFrame | None = None) -> dict:
+    """Evaluate ``model`` on one split, with the three baselines trained in this run on the train split
+    of ``baseline_corpus`` (default: ``corpus``; give the training corpus when scoring a new forum)."""
+    from rupture_nlp.data import InputError
+
     if split not in set(corpus["split"]):
-        raise ValueError(f"no posts in split {split!r}; splits found: {', '.join(sorted(set(corpus['split'])))}")
+        raise InputError(f"no posts in split {split!r}; splits found: {', '.join(sorted(set(corpus['split'])))}")
     test = corpus[corpus["split"] == split].reset_index(drop=True)
-    train = corpus[corpus["split"] == "train"].reset_index(drop=True)
+    source = corpus if baseline_corpus is None else baseline_corpus
+    train = source[source["split"] == "train"].reset_index(drop=True)
+    if train.empty:
+        raise InputError("no train split to train the baselines on; give the training corpus with --baseline-data")
     seed = model.config_.seed
     X = model.transform(test["text"])
     proba = model.proba_from_features(X)
