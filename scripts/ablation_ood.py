@@ -1,5 +1,6 @@
 """Feature ablations measured out of distribution: train on the train split of every writer batch
-but the blog platform (batches 5 and 8), test on all blog posts, a forum style the model never saw.
+but the blog platform (batches 5 and 8), test on all blog posts and on forum C (data/adaptation),
+forum styles the model never saw.
 In-distribution cross-validation cannot see a shortcut that the whole corpus shares; a distinct
 forum can show some of them. Rerun:
 
@@ -42,19 +43,20 @@ def main() -> int:
     train = corpus[~blog & (corpus["split"] == "train")]
     test_in = corpus[~blog & (corpus["split"] == "test")]
     test_out = corpus[blog]
+    forum_c = read_corpus(ROOT / "data" / "adaptation" / "forum_c.csv")
     base = load_config()
     out = {}
     for name, change in VARIANTS.items():
         cfg = base.with_overrides(pipeline={**base.pipeline, **change})
         model = RuptureModel(cfg, cross_validate=False).fit(train["text"], train, groups=train["thread_id"])
         row = {}
-        for label, test in (("in_distribution", test_in), ("blog_forum", test_out)):
+        for label, test in (("in_distribution", test_in), ("blog_forum", test_out), ("forum_c", forum_c)):
             pred = model.predict(test["text"])
             row[label] = {f: round(float(f1_score(test[f], pred[f], average="macro")), 4) for f in FACETS}
         out[name] = row
         print(name, row, file=sys.stderr)
     print(json.dumps({"train_posts": len(train), "in_distribution_test_posts": len(test_in),
-                      "blog_forum_posts": len(test_out), "variants": out}, indent=1))
+                      "blog_forum_posts": len(test_out), "forum_c_posts": len(forum_c), "variants": out}, indent=1))
     return 0
 
 
