@@ -16,7 +16,7 @@ from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
 
 TOKEN = re.compile(r"\w\w+")
 #: How the normaliser's placeholders are shown in reasons.
-DISPLAY = {"_pron_": "[he/she]", "_pron_self": "[himself/herself]", "_name_": "[a name]", "_url_": "[a link]",
+DISPLAY = {"_pron_": "[he/she]", "_pron_self": "[himself/herself]", "_name_": "[name]", "_url_": "[link]",
            "_title_": "[title]"}
 
 
