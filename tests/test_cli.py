@@ -177,3 +177,15 @@ def test_evaluate_a_new_forum_needs_baseline_data(small_model_dir, small_corpus,
     assert result.exit_code == 0 and json.loads(result.output)["n_posts"] == len(df)
     result = run("evaluate", "-m", small_model_dir, "--data", small_corpus, "--split", "dev")
     assert result.exit_code == 1 and "no posts in split 'dev'" in result.output
+
+
+def test_predict_in_batches_over_workers_keeps_input_order(small_model_dir, tmp_path):
+    src = tmp_path / "in.txt"
+    lines = [f"post number {i}: I skipped my session" if i % 2 else f"post number {i}: good session" for i in range(7)]
+    src.write_text("\n".join(lines) + "\n")
+    one = run("predict", "-m", small_model_dir, "--jobs", "1", "--explain", "2", src)
+    many = run("predict", "-m", small_model_dir, "--jobs", "2", "--batch-size", "2", "--explain", "2", src)
+    assert one.exit_code == 0 and many.exit_code == 0
+    rows = [json.loads(line) for line in many.stdout.splitlines()]
+    assert [r["row"] for r in rows] == list(range(1, 8))
+    assert one.stdout == many.stdout

@@ -45,17 +45,14 @@ class Explainer:
         if "char" in self.offsets:
             lo, hi, _ = self.offsets["char"]
             self.is_char[lo:hi] = True
-        self._word_ngrams: dict[str, list[int]] = {}
 
     def _char_features_of(self, word: str) -> list[int]:
-        cached = self._word_ngrams.get(word)
-        if cached is None:
-            lo, _, vec = self.offsets["char"]
-            analyse = vec.build_analyzer()
-            vocab = vec.vocabulary_
-            cached = sorted({lo + vocab[g] for g in analyse(word) if g in vocab})
-            self._word_ngrams[word] = cached
-        return cached
+        """Columns (in the union's numbering) of the character n-grams a word contains."""
+        lo, _, vec = self.offsets["char"]
+        if hasattr(vec, "word_feature_ids"):
+            return sorted({lo + int(j) for j in vec.word_feature_ids(word)})
+        vocab, analyse = vec.vocabulary_, vec.build_analyzer()
+        return sorted({lo + vocab[g] for g in analyse(word) if g in vocab})
 
     def direction(self, facet: str, label: str) -> np.ndarray:
         clf = self.model.classifiers_[facet]

@@ -45,20 +45,32 @@ class WordCachedCharVectorizer(TfidfVectorizer):
             self._word_matrix = sp.vstack([self._word_matrix, block], format="csr")
         return self._word_matrix
 
+    def _word_row(self, word: str) -> int:
+        """The cache row of a (preprocessed) word, computing its n-gram feature ids on first sight."""
+        index = self._word_index
+        row = index.get(word)
+        if row is None:
+            vocab = self.vocabulary_
+            row = index[word] = len(self._word_rows)
+            self._word_rows.append(np.array([vocab[g] for g in self._analyse_word(word) if g in vocab],
+                                            dtype=np.int64))
+        return row
+
+    def word_feature_ids(self, word: str) -> np.ndarray:
+        """Column indices of the n-grams of one word that are in the vocabulary (used by explanations)."""
+        check_is_fitted(self, "vocabulary_")
+        self._cache()
+        return self._word_rows[self._word_row(self._preprocess(word))]
+
     def transform(self, raw_documents):
         check_is_fitted(self, "vocabulary_")
         if self.analyzer != "char_wb" or self.binary or not self.use_idf:
             return super().transform(raw_documents)
-        index = self._cache()
-        vocab, analyse, preprocess = self.vocabulary_, self._analyse_word, self._preprocess
+        self._cache()
+        word_row, preprocess = self._word_row, self._preprocess
         indptr, words = [0], []
         for doc in raw_documents:
-            for word in preprocess(self.decode(doc)).split():
-                row = index.get(word)
-                if row is None:
-                    row = index[word] = len(self._word_rows)
-                    self._word_rows.append(np.array([vocab[g] for g in analyse(word) if g in vocab], dtype=np.int64))
-                words.append(row)
+            words.extend(word_row(word) for word in preprocess(self.decode(doc)).split())
             indptr.append(len(words))
         docs = sp.csr_matrix((np.ones(len(words)), np.asarray(words, dtype=np.int64), np.asarray(indptr)),
                              shape=(len(indptr) - 1, len(self._word_rows)))

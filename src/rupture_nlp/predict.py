@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import sys
@@ -52,8 +53,8 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
 _WORKER: dict = {}
 
 
-def _init_worker(model_dir: str, explain: int) -> None:
-    model = load_model(model_dir)
+def _init_worker(model_dir: str, explain: int, model=None) -> None:
+    model = load_model(model_dir) if model is None else model
     _WORKER.update(model=model, explain=explain, explainer=Explainer(model) if explain else None)
 
 
@@ -75,35 +76,25 @@ class PredictRequest:
     progress: bool = False
 
 
-def _batches_in_order(req: PredictRequest, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """Predict batches in input order; with more than one batch, spread them over worker processes."""
+def _batches_in_order(req: PredictRequest, model, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Predict batches in input order; with more than one batch, spread them over worker processes
+    (each loads the model once); a single batch, or --jobs 1, runs here with the model already loaded."""
     jobs = req.jobs or os.cpu_count() or 1
-    first = next(batches, None)
-    if first is None:
-        return
-    second = next(batches, None)
-    if second is None or jobs == 1:
-        _init_worker(req.model_dir, req.explain)
-        for batch in [first] + ([second] if second is not None else []):
-            yield _predict_batch(batch)
-        for batch in batches:
+    head = list(itertools.islice(batches, 2))
+    if len(head) < 2 or jobs == 1:
+        _init_worker(req.model_dir, req.explain, model)
+        for batch in itertools.chain(head, batches):
             yield _predict_batch(batch)
         return
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(req.model_dir, req.explain)) as pool:
         pending: deque = deque()
-        for batch in _chain_batches(first, second, batches):
+        for batch in itertools.chain(head, batches):
             pending.append(pool.submit(_predict_batch, batch))
             if len(pending) >= 2 * jobs:  # bounded: memory stays flat however long the input
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _chain_batches(first, second, rest):
-    yield first
-    yield second
-    yield from rest
 
 
 def write_rows(df: pd.DataFrame, fh, fmt: str, header: bool) -> None:
@@ -121,7 +112,7 @@ def predict_file(req: PredictRequest) -> dict:
     """Label every post of ``req.spec`` and write one output row per input row, in input order."""
     if req.output_format not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {req.output_format!r}; choose {', '.join(OUTPUT_FORMATS)}")
-    load_model(req.model_dir)  # fail early, before any output is opened, on a bad model
+    model = load_model(req.model_dir)  # fail early, before any output is opened, on a bad model
     stats = {"posts": 0, "skipped": 0}
     batches = iter_input(req.spec)
 
@@ -132,7 +123,7 @@ def predict_file(req: PredictRequest) -> dict:
                 yield batch
 
     with atomic_output(req.output, force=req.force) as fh:
-        for i, result in enumerate(_batches_in_order(req, counted())):
+        for i, result in enumerate(_batches_in_order(req, model, counted())):
             write_rows(result, fh, req.output_format, header=(i == 0))
             stats["posts"] += len(result)
             if req.progress:
