@@ -52,8 +52,8 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
 def _renumber(message: str, positions) -> str:
     import re
 
-    return re.sub(r"row\(s\) ([\d, ]+)", lambda m: "row(s) " + ", ".join(
-        str(int(positions[int(n) - 2]) + 2) for n in m.group(1).split(", ") if n.strip()), message)
+    return re.sub(r"row\(s\) (\d+(?:, \d+)*)", lambda m: "row(s) " + ", ".join(
+        str(int(positions[int(n) - 2]) + 2) for n in m.group(1).split(", ")), message)
 
 
 def read_sheets(paths, known_ids: set[str] | None = None) -> tuple[pd.DataFrame, list[dict]]:

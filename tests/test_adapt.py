@@ -1,0 +1,147 @@
+"""Adapting to a forum: sampling, annotation sheets for --extra, and agreement between annotators."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+from rupture_nlp.adapt import SHEET_COLUMNS, agreement, read_sheets, sample_posts, select
+from rupture_nlp.cli import main
+from rupture_nlp.data import InputError
+from rupture_nlp.persist import load_model
+
+pytestmark = pytest.mark.code
+
+POSTS = pd.DataFrame({
+    "id": [f"p{i}" for i in range(12)],
+    "text": ["I skipped my session and never told her why", "great session today, my T is lovely",
+             "I told him I was angry that he forgot our appointment", "does CBT help with panic?",
+             "she apologised and we talked it through", "I cancelled again, can't face it",
+             "my pdoc upped the dose without listening and I snapped at him", "hugs, you did well",
+             "went quiet in session when she asked how I was", "my mum forgot my birthday again",
+             "she said she can't text between sessions and I was gutted", "first appointment next week, nervous"],
+})
+
+
+def sheet(tmp_path, name, rows):
+    df = pd.DataFrame(rows)
+    for col in SHEET_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    path = tmp_path / name
+    df[SHEET_COLUMNS].to_csv(path, index=False)
+    return path
+
+
+def test_sampling_is_seeded_and_skips_labelled_ids(small_model_dir):
+    model = load_model(small_model_dir)
+    a = sample_posts(model, POSTS, 4, seed=3)
+    b = sample_posts(model, POSTS, 4, seed=3)
+    assert a.equals(b) and list(a.columns) == SHEET_COLUMNS
+    assert (a[["rupture_type", "repair_outcome", "therapist_response", "note"]] == "").all().all()
+    skipped = sample_posts(model, POSTS, 4, seed=3, skip_ids=set(a["post_id"]))
+    assert not set(skipped["post_id"]) & set(a["post_id"])
+    r1 = sample_posts(model, POSTS, 5, strategy="random", seed=1)
+    r2 = sample_posts(model, POSTS, 5, strategy="random", seed=2)
+    assert set(r1["post_id"]) != set(r2["post_id"])
+    with pytest.raises(InputError, match="labelled already"):
+        sample_posts(model, POSTS, 3, skip_ids=set(POSTS["id"]))
+
+
+def test_uncertainty_batch_is_diverse():
+    # posts 0-4 are the same post (most uncertain); 5-9 are different, a little less uncertain
+    rng = np.random.default_rng(0)
+    same = np.tile(rng.random(20), (5, 1))
+    X = sp.csr_matrix(np.vstack([same, rng.random((5, 20)) * np.eye(5, 20) * 10 + 0.01]))
+    scores = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8])
+    picked = select(X, scores, 4)
+    assert len(set(picked)) == 4
+    assert sum(i < 5 for i in picked) == 1, picked  # only one copy of the duplicated post
+
+
+def test_sample_cli_writes_a_sheet_and_refuses_to_overwrite(small_model_dir, tmp_path):
+    src = tmp_path / "forum.csv"
+    POSTS.rename(columns={"id": "post_id"}).to_csv(src, index=False)
+    out = tmp_path / "sheet.csv"
+    args = ["sample", "-m", str(small_model_dir), "--n", "5", "--id-column", "post_id", "-o", str(out), str(src)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 5
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1 and "use --force" in again.output
+
+
+def test_extra_sheets_are_merged_and_recorded(small_corpus, tmp_path):
+    path = sheet(tmp_path, "sheet.csv", [
+        {"post_id": "f1", "text": "my thera ghosted me after I complained", "rupture_type": "confrontation",
+         "repair_outcome": "unrepaired", "therapist_response": "unknown", "risk": "none"},
+        {"post_id": "f2", "text": "lowkey good sesh today ngl", "rupture_type": "none",
+         "repair_outcome": "not_applicable", "therapist_response": "not_applicable", "risk": ""},
+        {"post_id": "f3", "text": "not labelled yet"},
+    ])
+    extra, info = read_sheets([path])
+    assert list(extra["post_id"]) == ["f1", "f2"] and pd.isna(extra.loc[1, "risk"])
+    assert info[0]["labelled_posts"] == 2 and len(info[0]["sha256"]) == 64
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("cv_folds = 3\n[pipeline]\ntfidf__word__min_df = 1\ntfidf__char__min_df = 1\n")
+    out = tmp_path / "m"
+    result = CliRunner().invoke(main, ["train", "--data", str(small_corpus), "--out", str(out), "--config", str(cfg),
+                                       "--extra", str(path), "--extra-weight", "2", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["extra_sheets"][0]["labelled_posts"] == 2 and manifest["extra_weight"] == 2.0
+    assert sum(manifest["label_counts"]["rupture_type"].values()) == 24 + 2
+    assert sum(manifest["label_counts"]["risk"].values()) == 24 + 1  # a blank risk is not a label
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"post_id": "a", "text": "x", "rupture_type": "angry", "repair_outcome": "repaired",
+       "therapist_response": "unknown"}], r"unknown rupture_type label\(s\) \['angry'\] in row\(s\) 2"),
+    ([{"post_id": "a", "text": "x"}, {"post_id": "b", "text": "y", "rupture_type": "none",
+       "repair_outcome": "repaired", "therapist_response": "not_applicable"}], r"row\(s\) 3 break the consistency"),
+    ([{"post_id": "a", "text": "x", "rupture_type": "none", "repair_outcome": "not_applicable",
+       "therapist_response": "not_applicable"},
+      {"post_id": "a", "text": "y"}], r"duplicate post_id in row\(s\) \[2, 3\]"),
+    ([{"post_id": "a", "text": "x", "rupture_type": "withdrawal"}], r"row\(s\) \[2\] have some but not all"),
+])
+def test_invalid_sheets_name_their_rows(tmp_path, rows, message):
+    with pytest.raises(InputError, match=message):
+        read_sheets([sheet(tmp_path, "bad.csv", rows)])
+
+
+def test_sheet_missing_columns(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("post_id,text\na,hello\n")
+    with pytest.raises(InputError, match="lacks column"):
+        read_sheets([path])
+
+
+def test_kappa_matches_a_hand_computed_example(tmp_path):
+    # rupture_type of 10 posts. A: 4 none, 3 withdrawal, 3 confrontation. B agrees on 7.
+    a = ["none", "none", "none", "none", "withdrawal", "withdrawal", "withdrawal", "confrontation",
+         "confrontation", "confrontation"]
+    b = ["none", "none", "none", "withdrawal", "withdrawal", "withdrawal", "confrontation", "confrontation",
+         "confrontation", "none"]
+    def rows(labels):
+        out = []
+        for i, lab in enumerate(labels):
+            na = lab == "none"
+            out.append({"post_id": f"p{i}", "text": f"post {i}", "rupture_type": lab,
+                        "repair_outcome": "not_applicable" if na else "in_progress",
+                        "therapist_response": "not_applicable" if na else "unknown", "risk": "none"})
+        return out
+    result = agreement(sheet(tmp_path, "a.csv", rows(a)), sheet(tmp_path, "b.csv", rows(b)))
+    # A: none 4, withdrawal 3, confrontation 3; B: none 4, withdrawal 3, confrontation 3
+    p_o, p_e = 0.7, (4 * 4 + 3 * 3 + 3 * 3) / 100
+    s = result["facets"]["rupture_type"]
+    assert s["percent_agreement"] == pytest.approx(70.0)
+    assert s["kappa"] == pytest.approx((p_o - p_e) / (1 - p_e))
+    assert s["confusion"]["rows_a_columns_b"][0] == [3, 1, 0]
+    assert {d["post_id"] for d in result["disagreements"]} == {"p3", "p6", "p9"}
+    cli = CliRunner().invoke(main, ["agreement", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    assert cli.exit_code == 0 and "kappa 0.545" in cli.output
