@@ -84,6 +84,13 @@ def learning_curve(corpus: pd.DataFrame, config, fractions, seeds: int, split: s
     return pd.DataFrame(rows)
 
 
+def learning_table(curve: pd.DataFrame) -> pd.DataFrame:
+    """Mean test macro-F1 per share of the train split (rows) and facet (columns)."""
+    table = curve.pivot_table(index="fraction", columns="facet", values="macro_f1", aggfunc="mean")[list(FACETS)]
+    table.insert(0, "train_posts", curve.groupby("fraction")["train_posts"].mean().round().astype(int))
+    return table.round(3).reset_index()
+
+
 def _save(fig, path: Path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -138,10 +145,11 @@ def figures(folder: Path, test: pd.DataFrame, result: dict, model, curve: pd.Dat
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for facet, part in curve.groupby("facet", sort=False):
-        stats = part.groupby("train_posts")["macro_f1"].agg(["mean", "std"]).reset_index()
-        ax.errorbar(stats["train_posts"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
+        stats = part.groupby("fraction").agg(posts=("train_posts", "mean"), mean=("macro_f1", "mean"),
+                                             std=("macro_f1", "std")).reset_index()
+        ax.errorbar(stats["posts"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
                     label=facet)
-    ax.set_xlabel("training posts")
+    ax.set_xlabel("training posts (mean over seeds; threads are sampled, so counts vary a little)")
     ax.set_ylabel("test macro-F1 (mean ± sd over seeds)")
     ax.legend()
     out["learning_curve"] = _save(fig, folder / "learning_curve.png")
@@ -210,8 +218,7 @@ def build_report(model, corpus: pd.DataFrame, req: ReportRequest) -> dict:
                          f"{c['brier_after']:.3f} |")
         lines += ["", "## Learning curve", "", f"![learning curve]({figs['learning_curve']})", "",
                   "Mean test macro-F1 over seeds (data: learning_curve.csv):", "",
-                  _md_table(curve.groupby(["train_posts", "facet"], sort=False)["macro_f1"].mean().round(3)
-                            .unstack("facet").reset_index()), "",
+                  _md_table(learning_table(curve)), "",
                   "## Weightiest n-grams per class (word features; all: top_ngrams.csv)", ""]
         for facet in FACETS:
             sub = grams[(grams["facet"] == facet) & (grams["rank"] <= 8)]
