@@ -114,7 +114,7 @@ def main() -> int:
     t = time.perf_counter()
     joblib.dump(plain_pipelines(train), work / "plain.joblib")
     results["train_seconds"]["plain"] = time.perf_counter() - t
-    ours = [sys.executable, "-m", "rupture_nlp.cli", "predict", "-m", str(work / "ours"), "--quiet"]
+    ours = [sys.executable, "-m", "rupture_nlp", "predict", "-m", str(work / "ours"), "--quiet"]
     plain = [sys.executable, __file__, "--plain-predict", str(work / "plain.joblib")]
     big = make_input(args.posts, work)
     single = make_input(args.posts_single, work)

@@ -159,45 +159,13 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_da
     if fmt == "json":
         click.echo(json.dumps(payload, indent=2))
     else:
-        click.echo(render_evaluation(payload))
+        from rupture_nlp.evaluate import render_text
+
+        click.echo(render_text(payload))
     failed = [f"{f} {payload['systems']['model'][f]['macro_f1']:.3f} < {t}" for f, t in gates.items()
               if payload["systems"]["model"][f]["macro_f1"] < t]
     if failed:
         raise click.ClickException("macro-F1 below --fail-under: " + "; ".join(failed))
-
-
-def render_evaluation(payload: dict) -> str:
-    import pandas as pd
-
-    from rupture_nlp.evaluate import summary_table
-    from rupture_nlp.labels import FACETS
-
-    lines = [f"split {payload['split']}: {payload['n_posts']} posts in {payload['n_threads']} threads; "
-             f"macro-F1 [95% CI, {payload['bootstrap']['resamples']} thread resamples]", ""]
-    lines.append(summary_table(payload).to_string(index=False))
-    for facet in FACETS:
-        s = payload["systems"]["model"][facet]
-        lines += ["", f"{facet} (model): accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}"]
-        per = pd.DataFrame(s["per_class"]).T.round(3)
-        per["support"] = per["support"].astype(int)
-        lines.append(per.to_string())
-        cm = s["confusion"]
-        lines.append("confusion (rows gold, columns predicted):")
-        lines.append(pd.DataFrame(cm["matrix"], index=cm["labels"], columns=cm["labels"]).to_string())
-        if "on_gold_ruptures" in s:
-            g = s["on_gold_ruptures"]
-            lines.append(f"on gold ruptures only ({g['n']} posts): macro-F1 {g['macro_f1']:.3f}, "
-                         f"accuracy {g['accuracy']:.3f}, missed as no rupture {g['missed_as_no_rupture']}")
-    c = payload["crisis"]
-    recall = "n/a" if c["recall"] is None else f"{c['recall']:.3f}"
-    lines += ["", f"crisis: recall {recall} of {c['support']} crisis posts; {c['flagged']} posts flagged "
-                  f"(threshold P(crisis) >= {c['threshold']:.3f})"]
-    if "triage" in payload:
-        t = payload["triage"]
-        acc = "n/a" if t["confident_accuracy"] is None else f"{t['confident_accuracy']:.3f}"
-        lines.append(f"triage: {t['threads']} threads; confident priorities right {acc}, coverage "
-                     f"{t['coverage']:.3f} (threshold {t['threshold']:.2f}); urgent recall {t['urgent_recall']}")
-    return "\n".join(lines)
 
 
 input_options = [
@@ -346,77 +314,6 @@ def report(model, data, out, split, seeds, fractions, force, quiet):
 
 
 @main.command()
-@model_option
-@with_input_options
-@click.option("--n", "n", default=50, show_default=True, type=click.IntRange(1, 100000), help="Posts to pick.")
-@click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--labelled", multiple=True, type=click.Path(dir_okay=False),
-              help="A sheet whose labelled post ids are skipped (repeatable).")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Annotation sheet (CSV) to write.")
-@force_option
-@quiet_option
-@user_errors
-def sample(model, input_path, text_column, id_column, input_format, skip_invalid, n, strategy, seed, labelled,
-           output, force, quiet):
-    """Pick the posts of your own forum that would teach the model most, as an annotation sheet.
-
-    Uncertainty sampling with diversity (or random), seeded. The sheet has the post id, text, the
-    model's suggested labels and confidence, and empty columns for the gold labels and a note; fill
-    them in a spreadsheet or with `rupture-nlp annotate`, then train with --extra.
-
-    \b
-    Example:
-      rupture-nlp sample --model models/default --n 50 --id-column post_id -o sheet.csv data/examples/threads.csv
-    """
-    from rupture_nlp.adapt import labelled_ids, sample_posts
-    from rupture_nlp.data import InputSpec, read_all
-    from rupture_nlp.persist import atomic_output, check_writable, load_model
-
-    check_writable(Path(output), force)
-    posts = read_all(InputSpec(path=input_path, text_column=text_column, id_column=id_column,
-                               input_format=input_format, skip_invalid=skip_invalid))
-    sheet = sample_posts(load_model(model), posts, n, strategy=strategy, seed=seed, skip_ids=labelled_ids(labelled))
-    with atomic_output(output, force=force) as fh:
-        sheet.to_csv(fh, index=False, lineterminator="\n")
-    log(quiet, f"wrote {len(sheet)} posts to {output} (strategy {strategy}, seed {seed})")
-
-
-@main.command()
-@click.argument("sheet_a", type=click.Path(dir_okay=False))
-@click.argument("sheet_b", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@user_errors
-def agreement(sheet_a, sheet_b, fmt):
-    """Agreement between two annotators of the same posts: Cohen's kappa, % agreement, confusions.
-
-    Lists the posts they disagree on, for adjudication.
-
-    \b
-    Example:
-      rupture-nlp agreement sheet_anna.csv sheet_ben.csv --format json
-    """
-    import pandas as pd
-
-    from rupture_nlp.adapt import agreement as compute
-
-    result = compute(sheet_a, sheet_b)
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
-        return
-    lines = [f"{result['posts']} posts labelled by both"]
-    for facet, s in result["facets"].items():
-        lines += ["", f"{facet}: kappa {s['kappa']:.3f}, agreement {s['percent_agreement']:.1f}% (n={s['n']})",
-                  "rows: A, columns: B"]
-        labels = s["confusion"]["labels"]
-        lines.append(pd.DataFrame(s["confusion"]["rows_a_columns_b"], index=labels, columns=labels).to_string())
-    lines += ["", f"{len(result['disagreements'])} posts with a disagreement:"]
-    for d in result["disagreements"]:
-        lines.append(f"  {d['post_id']}: " + "; ".join(f"{f} A={v[0]} B={v[1]}" for f, v in d.items() if f != "post_id"))
-    click.echo("\n".join(lines))
-
-
-@main.command()
 @click.option("--data", "-d", default=DEFAULT_DATA, show_default=True, type=click.Path(dir_okay=False))
 @click.option("--config", "-c", type=click.Path(dir_okay=False), help="Base config (default: the shipped one).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="TOML config to write.")
@@ -457,26 +354,7 @@ def tune(data, config, output, results, jobs, force, quiet):
     click.echo(chosen.to_string(index=False))
 
 
-@main.command()
-@click.argument("sheet", type=click.Path(dir_okay=False))
-@user_errors
-def annotate(sheet):
-    """Label an annotation sheet in the terminal, one post and one facet at a time.
 
-    Shows each post with the model's suggestion and asks rupture_type, repair_outcome,
-    therapist_response and risk. Keys: a number picks a label, Enter accepts the marked one (the
-    saved label, else the suggestion), b goes back, s skips the post, n adds a note, q saves and
-    quits. Each finished post is saved at once; run it again to resume at the first unlabelled post.
+# The commands of adapting to a forum (sample, annotate, agreement) live in their own module.
+from rupture_nlp import cli_adapt  # noqa: E402,F401  (registers its commands on `main`)
 
-    \b
-    Example:
-      rupture-nlp sample --model models/default --n 50 --id-column post_id -o sheet.csv data/examples/threads.csv
-      rupture-nlp annotate sheet.csv
-    """
-    from rupture_nlp.annotate import Annotator
-
-    Annotator(sheet, read_key=lambda: click.getchar(), write=click.echo).run()
-
-
-if __name__ == "__main__":
-    main()

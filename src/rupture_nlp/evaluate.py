@@ -178,3 +178,33 @@ def summary_table(result: dict) -> pd.DataFrame:
         row["Brier before/after"] = f"{cal['brier_before']:.3f}/{cal['brier_after']:.3f}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def render_text(payload: dict) -> str:
+    """The evaluation as the terminal table `rupture-nlp evaluate` prints."""
+    lines = [f"split {payload['split']}: {payload['n_posts']} posts in {payload['n_threads']} threads; "
+             f"macro-F1 [95% CI, {payload['bootstrap']['resamples']} thread resamples]", ""]
+    lines.append(summary_table(payload).to_string(index=False))
+    for facet in FACETS:
+        s = payload["systems"]["model"][facet]
+        lines += ["", f"{facet} (model): accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}"]
+        per = pd.DataFrame(s["per_class"]).T.round(3)
+        per["support"] = per["support"].astype(int)
+        lines.append(per.to_string())
+        cm = s["confusion"]
+        lines.append("confusion (rows gold, columns predicted):")
+        lines.append(pd.DataFrame(cm["matrix"], index=cm["labels"], columns=cm["labels"]).to_string())
+        if "on_gold_ruptures" in s:
+            g = s["on_gold_ruptures"]
+            lines.append(f"on gold ruptures only ({g['n']} posts): macro-F1 {g['macro_f1']:.3f}, "
+                         f"accuracy {g['accuracy']:.3f}, missed as no rupture {g['missed_as_no_rupture']}")
+    c = payload["crisis"]
+    recall = "n/a" if c["recall"] is None else f"{c['recall']:.3f}"
+    lines += ["", f"crisis: recall {recall} of {c['support']} crisis posts; {c['flagged']} posts flagged "
+                  f"(threshold P(crisis) >= {c['threshold']:.3f})"]
+    if "triage" in payload:
+        t = payload["triage"]
+        acc = "n/a" if t["confident_accuracy"] is None else f"{t['confident_accuracy']:.3f}"
+        lines.append(f"triage: {t['threads']} threads; confident priorities right {acc}, coverage "
+                     f"{t['coverage']:.3f} (threshold {t['threshold']:.2f}); urgent recall {t['urgent_recall']}")
+    return "\n".join(lines)
