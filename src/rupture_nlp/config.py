@@ -85,9 +85,6 @@ def load_config(path: str | Path | None = None) -> Config:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
         source = str(path)
-        unknown = set(raw) - SECTIONS
-        if unknown:
-            raise ConfigError(f"unknown config key(s) {sorted(unknown)} in {path}; allowed: {sorted(SECTIONS)}")
         raw = merge(default, raw)
     return config_from_dict(raw, source=source)
 
@@ -95,7 +92,7 @@ def load_config(path: str | Path | None = None) -> Config:
 def config_from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
     unknown = set(raw) - SECTIONS - {"source"}
     if unknown:
-        raise ConfigError(f"unknown config key(s) {sorted(unknown)}; allowed: {sorted(SECTIONS)}")
+        raise ConfigError(f"unknown config key(s) {sorted(unknown)} in {source}; allowed: {sorted(SECTIONS)}")
     cfg = Config(
         seed=raw.get("seed", 13), cv_folds=raw.get("cv_folds", 5), pipeline=dict(raw.get("pipeline", {})),
         facets={k: dict(v) for k, v in raw.get("facets", {}).items()},

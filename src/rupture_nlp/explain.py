@@ -49,10 +49,7 @@ class Explainer:
     def _char_features_of(self, word: str) -> list[int]:
         """Columns (in the union's numbering) of the character n-grams a word contains."""
         lo, _, vec = self.offsets["char"]
-        if hasattr(vec, "word_feature_ids"):
-            return sorted({lo + int(j) for j in vec.word_feature_ids(word)})
-        vocab, analyse = vec.vocabulary_, vec.build_analyzer()
-        return sorted({lo + vocab[g] for g in analyse(word) if g in vocab})
+        return sorted({lo + int(j) for j in vec.word_feature_ids(word)})
 
     def direction(self, facet: str, label: str) -> np.ndarray:
         clf = self.model.classifiers_[facet]

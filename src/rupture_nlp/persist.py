@@ -65,8 +65,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def save_model(model, out: str | Path, manifest: dict[str, Any], force: bool = False) -> Path:
     """Write ``model`` and its manifest into the folder ``out`` (via a temporary folder)."""
     out = Path(out)
-    check_writable(out, force, "model folder")
-    with atomic_folder(out, force=force) as tmp:
+    with atomic_folder(out, force=force, what="model folder") as tmp:
         joblib.dump(model, tmp / ARTIFACT, compress=3)
         full = {"format_version": FORMAT_VERSION, "created_at": datetime.now(timezone.utc).isoformat(),
                 "versions": library_versions(), "artifact": ARTIFACT,
@@ -134,10 +133,10 @@ def atomic_output(path: str | Path | None, force: bool = False, mode: str = "w")
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | Path, force: bool = False):
+def atomic_folder(path: str | Path, force: bool = False, what: str = "folder"):
     """Yield a temporary folder that becomes ``path`` only when the block succeeds."""
     path = Path(path)
-    check_writable(path, force, "folder")
+    check_writable(path, force, what)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:

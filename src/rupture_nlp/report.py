@@ -179,7 +179,7 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def build_report(model, corpus: pd.DataFrame, req: ReportRequest) -> dict:
     """Write the report folder; returns the numbers the summary states."""
-    with atomic_folder(req.out, force=req.force) as folder:
+    with atomic_folder(req.out, force=req.force, what="report folder") as folder:
         result = evaluate(model, corpus, split=req.split, n_boot=req.n_boot)
         test = corpus[corpus["split"] == req.split].reset_index(drop=True)
         pred_frame = test.copy()
