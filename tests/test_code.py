@@ -13,7 +13,8 @@ from rupture_nlp.config import ConfigError, load_config
 from rupture_nlp.data import InputError, InputSpec, read_all
 from rupture_nlp.evaluate import bootstrap_macro_f1, brier, expected_calibration_error, macro_f1_from_confusion
 from rupture_nlp.labels import FACETS, inconsistent_rows, invalid_label_rows
-from rupture_nlp.model import choose_crisis_threshold, fit_temperature
+from rupture_nlp.model import choose_crisis_threshold
+from rupture_nlp.ood import covariates, fit_covariate_temperature, inverse_temperature
 from rupture_nlp.text import ForumNormaliser, normalise
 
 pytestmark = pytest.mark.code
@@ -173,8 +174,25 @@ def test_temperature_scaling_cools_an_overconfident_model():
     y = rng.integers(0, 3, 2000)
     logits = rng.normal(size=(2000, 3))
     logits[np.arange(2000), y] += 1.0
-    beta = fit_temperature(logits * 5, y)  # five times too confident
-    assert beta == pytest.approx(0.2, rel=0.2)
+    params = fit_covariate_temperature(logits * 5, y, np.zeros((2000, 2)), use=(False, False))
+    assert np.exp(params[0]) == pytest.approx(0.2, rel=0.2)  # five times too confident: beta about 1/5
+    assert params[1] == params[2] == 0
+
+
+def test_covariate_temperature_flattens_posts_the_held_out_data_says_are_harder():
+    """Where the far half of the posts is right less often, their fitted temperature is higher."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = rng.integers(0, 3, n)
+    far = np.arange(n) >= n // 2
+    logits = rng.normal(size=(n, 3))
+    right = np.where(far, rng.random(n) < 0.5, rng.random(n) < 0.95)  # far posts: often wrong
+    target = np.where(right, y, (y + 1) % 3)
+    logits[np.arange(n), target] += 3.0
+    z = covariates(far.astype(float), np.full(n, 50), np.array([0.5, np.log1p(50)]))
+    params = fit_covariate_temperature(logits, y, z)
+    beta = inverse_temperature(params, z)
+    assert params[1] < 0 and beta[far].mean() < beta[~far].mean()
 
 
 def test_crisis_threshold_reaches_the_recall_target():

@@ -57,10 +57,16 @@ def evaluate_model(model_or_dir, data: str | Path, split: str = "test", n_boot: 
     from rupture_nlp.triage import confident_accuracy
 
     phrases = model.config_.triage.get("crisis_phrases", [])
-    pred = rollup(posts, result["predictions"], result["proba"], crisis_phrase_hits(posts["text"], phrases))
+    pred = rollup(posts, result["predictions"], result["proba"], crisis_phrase_hits(posts["text"], phrases),
+                  ood=result["ood_score"])
     gold = rollup(posts, posts)
-    result["triage"] = confident_accuracy(pred, gold, model.triage_threshold_)
+    result["triage"] = confident_accuracy(pred, gold, model.triage_threshold_, ood_limit(model))
     return result
+
+
+def ood_limit(model) -> float:
+    """The OOD score above which triage leaves a thread to a person (config [triage] ood_limit)."""
+    return float(model.config_.triage.get("ood_limit", 1.0))
 
 
 def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int = 3,
@@ -70,11 +76,12 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
     posts = posts.reset_index(drop=True)
     texts = posts[text_column].astype(str).tolist()
     X = model.transform(texts)
-    proba = model.proba_from_features(X)
+    distance = model.distance(X)
+    proba = model.proba_from_features(X, distance=distance)
     labels = model.labels_from_proba(proba)
     phrases = model.config_.triage.get("crisis_phrases", [])
-    threads = rollup(posts, labels, proba, crisis_phrase_hits(texts, phrases))
-    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold)
+    threads = rollup(posts, labels, proba, crisis_phrase_hits(texts, phrases), ood=model.ood_score(distance))
+    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold, ood_limit(model))
     explainer = Explainer(model) if explain else None
     reasons, opening = [], []
     for r in queue.itertuples(index=False):

@@ -152,7 +152,7 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_da
     if output:
         check_writable(Path(output), force)
     result = evaluate_model(model, data, split=split, n_boot=bootstrap, baseline_data=baseline_data)
-    payload = {k: v for k, v in result.items() if k not in ("predictions", "proba")}
+    payload = {k: v for k, v in result.items() if k not in ("predictions", "proba", "ood_score")}
     if output:
         with atomic_output(output, force=force) as fh:
             json.dump(payload, fh, indent=2)

@@ -11,8 +11,11 @@ from typing import Any
 
 from rupture_nlp.labels import FACETS
 
-SECTIONS = {"seed", "cv_folds", "pipeline", "facets", "calibration", "risk", "triage"}
-CALIBRATION_METHODS = {"temperature", "none"}
+SECTIONS = {"seed", "cv_folds", "pipeline", "facets", "calibration", "risk", "triage", "ood"}
+CALIBRATION_METHODS = {"covariate_temperature", "temperature", "none"}
+CALIBRATION_KEYS = {"method", "folds"}
+FOLD_UNITS = {"writer_batch", "thread"}
+OOD_KEYS = {"n_components", "k"}
 
 
 class ConfigError(ValueError):
@@ -28,6 +31,7 @@ class Config:
     calibration: dict[str, Any] = field(default_factory=dict)
     risk: dict[str, Any] = field(default_factory=dict)
     triage: dict[str, Any] = field(default_factory=dict)
+    ood: dict[str, Any] = field(default_factory=dict)
     source: str = "default"
 
     def params_for(self, facet: str) -> dict[str, Any]:
@@ -45,10 +49,13 @@ class Config:
     def clf_params(self, facet: str) -> dict[str, Any]:
         return {k[len("clf__"):]: v for k, v in self.params_for(facet).items() if k.startswith("clf__")}
 
+    def ood_params(self) -> dict[str, Any]:
+        return {k: int(v) for k, v in self.ood.items() if k in OOD_KEYS}
+
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "cv_folds": self.cv_folds, "pipeline": self.pipeline,
                 "facets": self.facets, "calibration": self.calibration, "risk": self.risk,
-                "triage": self.triage, "source": self.source}
+                "triage": self.triage, "ood": self.ood, "source": self.source}
 
     def with_overrides(self, **changes) -> Config:
         data = copy.deepcopy(self.to_dict())
@@ -98,7 +105,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
         facets={k: dict(v) for k, v in raw.get("facets", {}).items()},
         calibration=dict(raw.get("calibration", {"method": "temperature"})),
         risk=dict(raw.get("risk", {"crisis_recall_target": 0.95})),
-        triage=dict(raw.get("triage", {})), source=source)
+        triage=dict(raw.get("triage", {})), ood=dict(raw.get("ood", {})), source=source)
     validate(cfg)
     return cfg
 
@@ -121,12 +128,17 @@ def validate(cfg: Config) -> None:
                 raise ConfigError(f"unknown config key [facets.{facet}] {key!r}: a facet may only set "
                                   f"clf__* parameters of LogisticRegression")
     method = cfg.calibration.get("method", "temperature")
-    if method not in CALIBRATION_METHODS or set(cfg.calibration) - {"method"}:
-        raise ConfigError(f"[calibration] takes method = one of {sorted(CALIBRATION_METHODS)}")
+    if method not in CALIBRATION_METHODS or set(cfg.calibration) - CALIBRATION_KEYS:
+        raise ConfigError(f"[calibration] takes method = one of {sorted(CALIBRATION_METHODS)} "
+                          f"and folds = one of {sorted(FOLD_UNITS)}")
+    if cfg.calibration.get("folds", "writer_batch") not in FOLD_UNITS:
+        raise ConfigError(f"[calibration] folds must be one of {sorted(FOLD_UNITS)}")
+    if set(cfg.ood) - OOD_KEYS or not all(isinstance(v, int) and v >= 2 for v in cfg.ood.values()):
+        raise ConfigError(f"[ood] takes {sorted(OOD_KEYS)}, whole numbers of at least 2")
     target = cfg.risk.get("crisis_recall_target", 0.95)
     if set(cfg.risk) - {"crisis_recall_target"} or not 0 < float(target) <= 1:
         raise ConfigError("[risk] takes crisis_recall_target, a number in (0, 1]")
-    triage_keys = {"confidence_threshold", "confident_accuracy_target", "crisis_phrases"}
+    triage_keys = {"confidence_threshold", "confident_accuracy_target", "crisis_phrases", "ood_limit"}
     if set(cfg.triage) - triage_keys:
         raise ConfigError(f"unknown config key(s) in [triage]: {sorted(set(cfg.triage) - triage_keys)}")
     threshold = cfg.triage.get("confidence_threshold", "auto")

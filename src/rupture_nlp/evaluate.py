@@ -140,7 +140,8 @@ def evaluate(model, corpus: pd.DataFrame, split: str = "test", n_boot: int = N_B
         raise InputError("no train split to train the baselines on; give the training corpus with --baseline-data")
     seed = model.config_.seed
     X = model.transform(test["text"])
-    proba = model.proba_from_features(X)
+    distance = model.distance(X)
+    proba = model.proba_from_features(X, distance=distance)
     ours = model.labels_from_proba(proba)
     systems = {"model": ours, **fit_predict_baselines(train, test["text"], seed=seed)}
     result = {
@@ -151,8 +152,12 @@ def evaluate(model, corpus: pd.DataFrame, split: str = "test", n_boot: int = N_B
         "crisis": {"threshold": model.crisis_threshold_,
                    **_crisis_recall(test["risk"].to_numpy(), ours["risk"].to_numpy())},
     }
+    ood = model.ood_score(distance)
+    result["shift"] = {"ood_score_median": float(np.median(ood)), "share_out_of_range": float(np.mean(ood > 0.95)),
+                       "mean_confidence": {f: float(proba[f].max(axis=1).mean()) for f in FACETS}}
     result["predictions"] = ours
     result["proba"] = proba
+    result["ood_score"] = ood
     return result
 
 
@@ -207,4 +212,10 @@ def render_text(payload: dict) -> str:
         acc = "n/a" if t["confident_accuracy"] is None else f"{t['confident_accuracy']:.3f}"
         lines.append(f"triage: {t['threads']} threads; confident priorities right {acc}, coverage "
                      f"{t['coverage']:.3f} (threshold {t['threshold']:.2f}); urgent recall {t['urgent_recall']}")
+    if "shift" in payload:
+        sh = payload["shift"]
+        conf = ", ".join(f"{f} {v:.2f}" for f, v in sh["mean_confidence"].items())
+        lines.append(f"distance from the training corpus: median OOD score {sh['ood_score_median']:.2f} "
+                     f"(0.5 = like a new writer of the corpus), {100 * sh['share_out_of_range']:.0f}% of posts "
+                     f"beyond the 95th percentile; mean confidence {conf}")
     return "\n".join(lines)

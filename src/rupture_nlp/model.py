@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -29,6 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 from rupture_nlp.config import Config, load_config
 from rupture_nlp.features import WordCachedCharVectorizer
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
+from rupture_nlp.ood import DomainReference, covariates, fit_covariate_temperature, inverse_temperature
+from rupture_nlp.style import post_measures
 from rupture_nlp.text import ForumNormaliser
 
 MISSING_CLASS_LOGIT = -30.0
@@ -41,17 +42,6 @@ def template_pipeline() -> Pipeline:
         ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", WordCachedCharVectorizer(analyzer="char_wb"))])),
         ("clf", LogisticRegression()),
     ])
-
-
-def fit_temperature(logits: np.ndarray, y_index: np.ndarray) -> float:
-    """Inverse temperature beta minimising the log loss of softmax(beta * logits)."""
-    rows = np.arange(len(y_index))
-
-    def loss(log_beta: float) -> float:
-        return -log_softmax(np.exp(log_beta) * logits, axis=1)[rows, y_index].mean()
-
-    result = minimize_scalar(loss, bounds=(-5.0, 5.0), method="bounded")
-    return float(np.exp(result.x))
 
 
 def _fit_lr(base: LogisticRegression, X, y, weight):
@@ -99,6 +89,9 @@ class RuptureModel(BaseEstimator):
         self.config_ = cfg
         self.features_ = Pipeline(template_pipeline().steps[:-1]).set_params(**cfg.shared_params())
         X = self.features_.fit_transform(texts)
+        self.domain_ = DomainReference(random_state=cfg.seed, **cfg.ood_params()).fit(X)
+        self.corpus_style_ = post_measures(texts).to_numpy(dtype=np.float32)  # for `rupture-nlp shift`
+        embedding = self.domain_.embedding_
         rupture = labels["rupture_type"].ne("none").to_numpy()
         # A row without a label for a facet (e.g. risk left blank on an annotation sheet) is not
         # used for that facet; dependent facets learn from rupture posts only.
@@ -123,6 +116,8 @@ class RuptureModel(BaseEstimator):
         self.classifiers_ = {}
         self.classes_ = {f: labels_for(f, with_na=False) for f in FACETS}
         self.temperature_ = {f: 1.0 for f in FACETS}
+        self.calibration_params_ = {f: np.zeros(3) for f in FACETS}
+        self.covariate_center_ = np.zeros(2)
         self.crisis_threshold_ = 0.5
         self.oof_proba_ = None
         self.cv_scores_ = {}
@@ -134,17 +129,32 @@ class RuptureModel(BaseEstimator):
                 test = splits[fold][1]
                 oof_logits[f][test] = _aligned_logits(clf, X[test], self.classes_[f])
         if splits:
+            # Distance of each held-out post to the posts its fold trained on: with folds of whole
+            # writer batches, what a post of a new writer (or forum) looks like.
+            oof_distance = np.zeros(n)
+            for train, test in splits:
+                oof_distance[test] = self.domain_.distance(embedding=embedding[test], among=embedding[train])
+            self.domain_.set_reference(oof_distance)
+            nnz = X.getnnz(axis=1)
+            self.covariate_center_ = np.median(covariates(oof_distance, nnz, np.zeros(2)), axis=0)
+            z = covariates(oof_distance, nnz, self.covariate_center_)
             method = cfg.calibration.get("method", "temperature")
+            use = {"covariate_temperature": (True, True), "temperature": (False, False)}.get(method)
             for f in FACETS:
                 rows = fit_rows[f]
                 y_index = np.array([self.classes_[f].index(v) for v in y[f][rows]])
-                if method == "temperature":
-                    self.temperature_[f] = fit_temperature(oof_logits[f][rows], y_index)
-            self.oof_proba_ = self._joint({f: self._conditional(f, oof_logits[f]) for f in FACETS})
+                if use is not None:
+                    self.calibration_params_[f] = fit_covariate_temperature(oof_logits[f][rows], y_index, z[rows], use)
+                    self.temperature_[f] = float(np.exp(self.calibration_params_[f][0]))
+            self.oof_distance_ = oof_distance
+            self.oof_logits_ = oof_logits
+            self.oof_proba_ = self._joint({f: self._conditional(f, oof_logits[f], z=z) for f in FACETS})
             self.crisis_threshold_ = choose_crisis_threshold(
                 self.oof_proba_["risk"]["crisis"].to_numpy()[given["risk"]], y["risk"][given["risk"]] == "crisis",
                 cfg.risk.get("crisis_recall_target", 0.95))
             oof_labels = self.labels_from_proba(self.oof_proba_)
+            self.oof_mean_confidence_ = {f: float(self.oof_proba_[f].to_numpy()[given[f]].max(axis=1).mean())
+                                         for f in FACETS}
             for f in FACETS:
                 scored = given[f]
                 self.cv_scores_[f] = {
@@ -158,9 +168,14 @@ class RuptureModel(BaseEstimator):
         check_is_fitted(self, "classifiers_")
         return self.features_.transform([str(t) for t in texts])
 
-    def _conditional(self, facet: str, logits: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        beta = self.temperature_[facet] if calibrated else 1.0
-        return softmax(beta * logits, axis=1)
+    def _conditional(self, facet: str, logits: np.ndarray, calibrated: bool = True,
+                     z: np.ndarray | None = None) -> np.ndarray:
+        if not calibrated:
+            return softmax(logits, axis=1)
+        if z is None:
+            return softmax(self.temperature_[facet] * logits, axis=1)
+        beta = inverse_temperature(self.calibration_params_[facet], z)
+        return softmax(beta[:, None] * logits, axis=1)
 
     def _joint(self, conditional: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
         out = {}
@@ -178,9 +193,24 @@ class RuptureModel(BaseEstimator):
     def logits(self, X) -> dict[str, np.ndarray]:
         return {f: _aligned_logits(self.classifiers_[f], X, self.classes_[f]) for f in FACETS}
 
-    def proba_from_features(self, X, calibrated: bool = True) -> dict[str, pd.DataFrame]:
+    def distance(self, X) -> np.ndarray:
+        """Each post's distance to the training posts (see :mod:`rupture_nlp.ood`)."""
+        check_is_fitted(self, "domain_")
+        return self.domain_.distance(X)
+
+    def ood_score(self, distance: np.ndarray) -> np.ndarray:
+        """Percentile of each distance among the corpus's held-out posts (0.5 typical, near 1 far off)."""
+        return self.domain_.score(distance)
+
+    def proba_from_features(self, X, calibrated: bool = True, distance: np.ndarray | None = None
+                            ) -> dict[str, pd.DataFrame]:
+        """Joint probabilities; calibrated ones are flattened for posts far from the corpus or thin on text."""
         logits = self.logits(X)
-        return self._joint({f: self._conditional(f, logits[f], calibrated) for f in FACETS})
+        z = None
+        if calibrated:
+            distance = self.distance(X) if distance is None else distance
+            z = covariates(distance, X.getnnz(axis=1), self.covariate_center_)
+        return self._joint({f: self._conditional(f, logits[f], calibrated, z) for f in FACETS})
 
     def predict_proba(self, texts, calibrated: bool = True) -> dict[str, pd.DataFrame]:
         """Joint probabilities per facet, one column per label in the specification's order."""

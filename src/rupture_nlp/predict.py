@@ -25,12 +25,15 @@ OUTPUT_FORMATS = ("jsonl", "csv")
 def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = None) -> pd.DataFrame:
     """Labels, the confidence of each label, every label's probability and (optionally) reasons.
 
-    Columns: ``<facet>``, ``<facet>_confidence``, ``p_<facet>_<label>`` and, with ``explain``,
-    ``<facet>_reasons`` (a list of [phrase, weight] pairs).
+    Columns: ``<facet>``, ``<facet>_confidence``, ``p_<facet>_<label>``, ``ood_score`` (how far the
+    post is from the training corpus: the percentile of its distance among the corpus's held-out
+    posts; confidence is already flattened for it) and, with ``explain``, ``<facet>_reasons``
+    (a list of [phrase, weight] pairs).
     """
     texts = [str(t) for t in texts]
     X = model.transform(texts)
-    proba = model.proba_from_features(X)
+    distance = model.distance(X)
+    proba = model.proba_from_features(X, distance=distance)
     labels = model.labels_from_proba(proba)
     out = {}
     for facet in FACETS:
@@ -40,6 +43,7 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
     for facet in FACETS:
         for label in FACETS[facet]:
             out[f"p_{facet}_{label}"] = proba[facet][label].to_numpy()
+    out["ood_score"] = model.ood_score(distance)
     df = pd.DataFrame(out).round(4)
     if explain:
         explainer = explainer or Explainer(model)

@@ -31,6 +31,26 @@ def label_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
     return {f: {k: int(v) for k, v in df[f].value_counts().items()} for f in FACETS}
 
 
+def provenance_path(data: str | Path) -> Path:
+    """data/posts.csv -> data/provenance.csv; other/forum.csv -> other/forum_provenance.csv."""
+    data = Path(data)
+    return data.with_name("provenance.csv" if data.stem == "posts" else f"{data.stem}_provenance.csv")
+
+
+def cv_groups(data, train: pd.DataFrame, extra: pd.DataFrame, unit: str) -> tuple[np.ndarray, str]:
+    """Cross-validation groups: whole writer batches (from the provenance file beside the corpus)
+    or whole threads. The posts of --extra sheets form one batch: the user's forum."""
+    threads = np.concatenate([train["thread_id"].to_numpy(), ("extra:" + extra["post_id"]).to_numpy()])
+    prov = provenance_path(data)
+    if unit != "writer_batch" or not prov.is_file():
+        return threads, "thread"
+    batches = pd.read_csv(prov, dtype=str, keep_default_na=False).set_index("post_id")["writer_batch"]
+    batch = train["post_id"].map(batches)
+    if batch.isna().any() or batch.nunique() < 3:
+        return threads, "thread"
+    return np.concatenate([batch.to_numpy(), np.full(len(extra), "extra sheets")]), "writer_batch"
+
+
 def train_model(req: TrainRequest) -> dict:
     """Fit the model on the train split and save it with its manifest; returns the manifest."""
     check_writable(Path(req.out), req.force, "model folder")
@@ -48,7 +68,7 @@ def train_model(req: TrainRequest) -> dict:
         raise InputError("--extra-weight must be a positive number")
     texts = pd.concat([train["text"], extra["text"]], ignore_index=True)
     labels = pd.concat([train[list(FACETS)], extra[list(FACETS)]], ignore_index=True)
-    groups = np.concatenate([train["thread_id"].to_numpy(), ("extra:" + extra["post_id"]).to_numpy()])
+    groups, fold_unit = cv_groups(req.data, train, extra, cfg.calibration.get("folds", "writer_batch"))
     weight = np.concatenate([np.ones(len(train)), np.full(len(extra), float(req.extra_weight))])
     model = RuptureModel(cfg, n_jobs=req.n_jobs).fit(texts, labels, groups=groups, sample_weight=weight)
 
@@ -63,11 +83,24 @@ def train_model(req: TrainRequest) -> dict:
         "config": cfg.to_dict(),
         "label_counts": label_counts(labels),
         "cv_scores": model.cv_scores_,
-        "calibration": {"method": cfg.calibration.get("method", "temperature"),
-                        "temperature": {f: 1 / b for f, b in model.temperature_.items()}},
+        "calibration": {"method": cfg.calibration.get("method", "temperature"), "folds": fold_unit,
+                        "temperature": {f: 1 / b for f, b in model.temperature_.items()},
+                        "covariate_temperature": {f: dict(zip(["a", "b_distance", "b_log_features"],
+                                                                  map(float, v)))
+                                                  for f, v in model.calibration_params_.items()},
+                        "covariate_center": [float(c) for c in model.covariate_center_]},
+        "ood": ood_summary(model),
         "crisis_threshold": model.crisis_threshold_,
         "triage": triage_choice,
         "features": int(len(model.feature_names())),
     }
     save_model(model, req.out, manifest, force=req.force)
     return manifest
+
+
+def ood_summary(model) -> dict:
+    """The reference distances (held-out corpus posts) that OOD scores are percentiles of."""
+    ref = model.domain_.reference_
+    return {"method": "1 - mean cosine similarity to the k nearest training posts (LSA of the features)",
+            "n_components": int(model.domain_.svd_.n_components), "k": int(model.domain_.k),
+            "held_out_distance_quantiles": {str(q): float(np.quantile(ref, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95, 0.99)}}

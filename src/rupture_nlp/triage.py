@@ -13,7 +13,9 @@ Priorities (config [triage]; the order is the queue order):
 - support: a rupture that is unrepaired or in progress.
 - routine: no rupture, or a repaired one.
 - uncertain: the model's probability that the priority it gives is right is below the confidence
-  threshold; a person decides (these rank after review and before support, never in routine).
+  threshold, or the opening poster's deciding post is farther from the training corpus than
+  ``ood_limit`` (its OOD score, see rupture_nlp.ood): the model cannot judge it, so a person decides
+  (these rank after review and before support, never in routine).
 """
 
 from __future__ import annotations
@@ -94,16 +96,18 @@ def _ordered(df: pd.DataFrame, order: str) -> pd.DataFrame:
 
 
 def rollup(posts: pd.DataFrame, labels: pd.DataFrame, proba: dict[str, pd.DataFrame] | None = None,
-           crisis_phrase: np.ndarray | None = None) -> pd.DataFrame:
+           crisis_phrase: np.ndarray | None = None, ood: np.ndarray | None = None) -> pd.DataFrame:
     """One row per thread: rolled-up labels, the deciding post ids, priority and its confidence.
 
-    ``labels`` and ``proba`` are row-aligned with ``posts``. Without ``proba`` (gold labels) every
-    confidence is 1.
+    ``labels``, ``proba`` and ``ood`` (the posts' OOD scores) are row-aligned with ``posts``. Without
+    ``proba`` (gold labels) every confidence is 1. A thread's ``ood_score`` is the highest of the
+    opening poster's posts that decide its labels.
     """
     order = check_structure(posts)
     df = posts.reset_index(drop=True)
     lab = labels.reset_index(drop=True)
     phrase = np.zeros(len(df), bool) if crisis_phrase is None else np.asarray(crisis_phrase)
+    ood = np.zeros(len(df)) if ood is None else np.asarray(ood, dtype=float)
     rows = []
     for thread_id, group in _ordered(df, order).groupby("thread_id", sort=False):
         idx = group["_row"].to_numpy()
@@ -137,6 +141,7 @@ def rollup(posts: pd.DataFrame, labels: pd.DataFrame, proba: dict[str, pd.DataFr
             "rupture_type": rupture, "repair_outcome": outcome, "therapist_response": response, "risk": risk,
             "urgent_by": ("model+phrases" if model_crisis and phrase_crisis else "model" if model_crisis
                           else "phrases" if phrase_crisis else ""),
+            "ood_score": float(ood[[first, rupture_i, outcome_i, response_i]].max()),
             "n_posts": int(len(idx)), "opening_author": op,
             "first_row": int(first), "rupture_row": int(rupture_i), "outcome_row": int(outcome_i),
             "response_row": int(response_i), "crisis_row": None if crisis_post is None else int(crisis_post),
@@ -144,10 +149,12 @@ def rollup(posts: pd.DataFrame, labels: pd.DataFrame, proba: dict[str, pd.DataFr
     return pd.DataFrame(rows)
 
 
-def apply_threshold(threads: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Mark as uncertain the non-urgent threads whose confidence is below ``threshold``; sort the queue."""
+def apply_threshold(threads: pd.DataFrame, threshold: float, ood_limit: float = 1.0) -> pd.DataFrame:
+    """Mark as uncertain the non-urgent threads whose confidence is below ``threshold`` or whose OOD
+    score is above ``ood_limit``; sort the queue."""
     out = threads.copy()
-    doubtful = (out["model_priority"] != "urgent") & (out["confidence"] < threshold)
+    far = out["ood_score"] > ood_limit if "ood_score" in out else False
+    doubtful = (out["model_priority"] != "urgent") & ((out["confidence"] < threshold) | far)
     out["priority"] = out["model_priority"].where(~doubtful, "uncertain")
     rank = {p: i for i, p in enumerate(PRIORITY_ORDER)}
     # Uncertain threads are ordered by what the model would have said, most pressing first.
@@ -156,13 +163,15 @@ def apply_threshold(threads: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return out.drop(columns=["_rank", "_model"]).reset_index(drop=True)
 
 
-def confident_accuracy(pred: pd.DataFrame, gold: pd.DataFrame, threshold: float) -> dict:
+def confident_accuracy(pred: pd.DataFrame, gold: pd.DataFrame, threshold: float, ood_limit: float = 1.0) -> dict:
     """Accuracy of the priorities not marked uncertain, and their share (coverage)."""
-    merged = pred[["thread_id", "model_priority", "confidence"]].merge(
+    pred = pred.assign(ood_score=pred["ood_score"] if "ood_score" in pred else 0.0)
+    merged = pred[["thread_id", "model_priority", "confidence", "ood_score"]].merge(
         gold[["thread_id", "model_priority"]].rename(columns={"model_priority": "gold"}), on="thread_id")
-    confident = (merged["model_priority"] == "urgent") | (merged["confidence"] >= threshold)
+    confident = (merged["model_priority"] == "urgent") | (
+        (merged["confidence"] >= threshold) & (merged["ood_score"] <= ood_limit))
     right = merged["model_priority"] == merged["gold"]
-    return {"threshold": float(threshold), "threads": int(len(merged)),
+    return {"threshold": float(threshold), "ood_limit": float(ood_limit), "threads": int(len(merged)),
             "coverage": float(confident.mean()) if len(merged) else 0.0,
             "confident_accuracy": float(right[confident].mean()) if confident.any() else None,
             "overall_accuracy": float(right.mean()) if len(merged) else None,

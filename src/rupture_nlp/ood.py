@@ -1,0 +1,96 @@
+"""How far a post is from the training corpus, and confidence that shrinks with that distance.
+
+``DomainReference`` embeds posts in a small latent space of the model's own TF-IDF features (LSA:
+``TruncatedSVD`` of the training matrix, rows normalised) and measures a post's **distance** as
+one minus the mean cosine similarity to its ``k`` nearest training posts. The **OOD score** is that
+distance as a percentile of the distances of the corpus's own held-out posts (posts of writer
+batches the fold never trained on, see ``RuptureModel.fit``): 0.5 is as far as a new writer of our
+corpus; 0.99 is farther than 99 in 100 of them.
+
+``fit_covariate_temperature`` fits, per facet, an inverse temperature that depends on the post,
+beta = exp(a + b_d (d - d0) + b_n (log n - n0)), with d the distance (b_d <= 0) and n the number of
+non-zero features of the post (how much text there is to go on), by log loss on out-of-fold logits
+of those held-out batches: the farther or the thinner a post, the flatter its probabilities, as far
+as the held-out data says so. With both weights 0 it is plain temperature scaling (Guo et al., 2017).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import log_softmax
+from sklearn.base import BaseEstimator
+from sklearn.decomposition import TruncatedSVD
+from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_is_fitted
+
+
+class DomainReference(BaseEstimator):
+    """Nearest-neighbour distance of posts to the training posts in an LSA space of the features."""
+
+    def __init__(self, n_components: int = 100, k: int = 10, random_state: int = 0):
+        self.n_components = n_components
+        self.k = k
+        self.random_state = random_state
+
+    def fit(self, X):
+        n_comp = max(2, min(self.n_components, X.shape[0] - 1, X.shape[1] - 1))
+        self.svd_ = TruncatedSVD(n_components=n_comp, random_state=self.random_state).fit(X)
+        self.embedding_ = self.embed(X)
+        self.reference_ = np.array([0.0, 1.0])
+        return self
+
+    def embed(self, X) -> np.ndarray:
+        return normalize(self.svd_.transform(X)).astype(np.float32)
+
+    def distance(self, X=None, *, embedding: np.ndarray | None = None, among: np.ndarray | None = None) -> np.ndarray:
+        """1 - mean cosine similarity to the k nearest rows of ``among`` (default: all training posts)."""
+        check_is_fitted(self, "embedding_")
+        emb = self.embed(X) if embedding is None else embedding
+        ref = self.embedding_ if among is None else among
+        k = min(self.k, len(ref))
+        out = np.empty(len(emb), dtype=float)
+        for start in range(0, len(emb), 4096):  # bounded memory: 4096 x n_train similarities at a time
+            sims = emb[start:start + 4096] @ ref.T
+            top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+            out[start:start + 4096] = 1.0 - top.mean(axis=1)
+        return out
+
+    def set_reference(self, held_out_distances: np.ndarray) -> "DomainReference":
+        """The distances of held-out corpus posts that OOD scores are percentiles of."""
+        self.reference_ = np.sort(np.asarray(held_out_distances, dtype=float))
+        return self
+
+    def score(self, distances: np.ndarray) -> np.ndarray:
+        """Percentile (0-1) of each distance among the held-out reference distances."""
+        ref = self.reference_
+        return np.searchsorted(ref, distances, side="right") / len(ref)
+
+
+def covariates(distance: np.ndarray, nnz: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Calibration covariates of posts: distance to the corpus, and log of the number of non-zero
+    features (how much text there is to go on), both centred on the corpus's held-out posts."""
+    return np.column_stack([np.asarray(distance, dtype=float), np.log1p(np.asarray(nnz, dtype=float))]) - center
+
+
+def fit_covariate_temperature(logits: np.ndarray, y_index: np.ndarray, z: np.ndarray,
+                              use: tuple[bool, bool] = (True, True)) -> np.ndarray:
+    """(a, b_distance, b_length) of beta = exp(a + z @ b), minimising the log loss.
+
+    b_distance <= 0: a post farther from the corpus is never made more confident than a near one.
+    A covariate not in ``use`` keeps a weight of 0 (plain temperature scaling with neither).
+    """
+    rows = np.arange(len(y_index))
+
+    def loss(params):
+        beta = np.exp(params[0] + z @ params[1:])[:, None]
+        return -log_softmax(beta * logits, axis=1)[rows, y_index].mean()
+
+    bounds = [(-5.0, 5.0), (-50.0, 0.0) if use[0] else (0.0, 0.0), (-5.0, 5.0) if use[1] else (0.0, 0.0)]
+    result = minimize(loss, x0=np.zeros(3), bounds=bounds, method="L-BFGS-B")
+    return result.x.astype(float)
+
+
+def inverse_temperature(params: np.ndarray, z: np.ndarray) -> np.ndarray:
+    params = np.asarray(params, dtype=float)
+    return np.exp(params[0] + z @ params[1:])
