@@ -101,3 +101,57 @@ def annotate(sheet):
 
     Annotator(sheet, read_key=lambda: click.getchar(), write=click.echo).run()
 
+
+
+@main.command()
+@model_option
+@with_input_options
+@click.option("--sample", "n_sample", default=2000, show_default=True, type=click.IntRange(5, 1_000_000),
+              help="Posts to compare (a seeded random sample of a larger file).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
+@click.option("--record", is_flag=True, help="Record the figures in the model folder's manifest (checks).")
+@force_option
+@quiet_option
+@user_errors
+def shift(model, input_path, text_column, id_column, input_format, skip_invalid, n_sample, seed, fmt, output,
+          record, force, quiet):
+    """How far your forum is from the training corpus, before you trust a label there.
+
+    Reads your own unlabelled posts (any input predict reads) and reports a domain classifier's
+    cross-validated ROC AUC between corpus and forum posts (with its 95% interval), the style and
+    length measures that differ most, the share of posts out of the corpus's range, the model's mean
+    confidence there, and what to expect and do. Needs at least 5 posts; a large file is sampled.
+
+    \b
+    Example:
+      rupture-nlp shift data/examples/posts.txt
+      rupture-nlp shift --format json --text-column text data/adaptation/forum_c.csv
+    """
+    from rupture_nlp.data import InputSpec
+    from rupture_nlp.persist import atomic_output, check_writable, load_model, record_check
+    from rupture_nlp.shift import render_text, sample_texts, shift_report
+
+    if output:
+        check_writable(Path(output), force)
+    m = load_model(model)
+    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
+                     skip_invalid=skip_invalid)
+    texts, total = sample_texts(spec, n_sample, seed)
+    result = shift_report(m, texts, total=total, seed=seed)
+    text = json.dumps(result, indent=2) if fmt == "json" else render_text(result)
+    click.echo(text)
+    if output:
+        with atomic_output(output, force=force) as fh:
+            fh.write(json.dumps(result, indent=2) + "\n")
+    if record:
+        record_check(model, {"command": "shift", "input": str(input_path), **_check_summary(result)})
+        log(quiet, f"recorded in {model}/manifest.json")
+
+
+def _check_summary(result: dict) -> dict:
+    return {"posts": result["posts"], "domain_auc": result["domain_classifier"]["roc_auc"],
+            "domain_auc_ci95": result["domain_classifier"]["ci95"], "ood_score_median": result["ood_score"]["median"],
+            "share_out_of_range": result["ood_score"]["share_out_of_range"], "level": result["level"],
+            "mean_confidence": result["mean_confidence"]}

@@ -28,8 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 from rupture_nlp.config import Config, load_config
 from rupture_nlp.features import WordCachedCharVectorizer
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
-from rupture_nlp.ood import DomainReference, covariates, fit_covariate_temperature, inverse_temperature
-from rupture_nlp.style import post_measures
+from rupture_nlp.ood import (DomainReference, covariates, fit_covariate_temperature, inverse_temperature,
+                             text_fingerprint)
 from rupture_nlp.text import ForumNormaliser
 
 MISSING_CLASS_LOGIT = -30.0
@@ -90,7 +90,7 @@ class RuptureModel(BaseEstimator):
         self.features_ = Pipeline(template_pipeline().steps[:-1]).set_params(**cfg.shared_params())
         X = self.features_.fit_transform(texts)
         self.domain_ = DomainReference(random_state=cfg.seed, **cfg.ood_params()).fit(X)
-        self.corpus_style_ = post_measures(texts).to_numpy(dtype=np.float32)  # for `rupture-nlp shift`
+        self.corpus_fingerprint_ = text_fingerprint(texts)  # for `rupture-nlp shift`
         embedding = self.domain_.embedding_
         rupture = labels["rupture_type"].ne("none").to_numpy()
         # A row without a label for a facet (e.g. risk left blank on an annotation sheet) is not

@@ -21,8 +21,29 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.random_projection import SparseRandomProjection
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
+
+
+FINGERPRINT_DIM = 256
+
+
+def text_fingerprint(texts) -> np.ndarray:
+    """A representation of posts fitted on no data (so corpus and forum posts are treated alike):
+    hashed word 1-2-grams and character 3-5-grams, projected to 256 dimensions by a fixed sparse
+    random projection, beside the style measures of :mod:`rupture_nlp.style`. The domain classifier
+    of ``rupture-nlp shift`` works on it; a model keeps its training posts' fingerprints."""
+    from rupture_nlp.style import post_measures
+
+    texts = [str(t) for t in texts]
+    words = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False).transform(texts)
+    chars = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=2**18,
+                              alternate_sign=False).transform(texts)
+    projection = SparseRandomProjection(FINGERPRINT_DIM, dense_output=True, random_state=0).fit(words[:1])
+    dense = np.hstack([projection.transform(words), projection.transform(chars)])
+    return np.hstack([dense, post_measures(texts).to_numpy()]).astype(np.float32)
 
 
 class DomainReference(BaseEstimator):

@@ -110,6 +110,22 @@ def load_model(folder: str | Path):
     return model
 
 
+def record_check(folder: str | Path, entry: dict[str, Any]) -> None:
+    """Append what a model was checked on (a forum's shift, an evaluation) to its manifest's ``checks``.
+
+    The manifest is rewritten atomically; the artifact and its hash are untouched. A later check of the
+    same command on a file of the same name replaces the earlier one.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    entry = {"recorded_at": datetime.now(timezone.utc).isoformat(), **entry}
+    checks = [c for c in manifest.get("checks", [])
+              if (c.get("command"), c.get("input")) != (entry.get("command"), entry.get("input"))]
+    manifest["checks"] = checks + [entry]
+    with atomic_output(folder / MANIFEST, force=True) as fh:
+        fh.write(json.dumps(manifest, indent=2, default=str) + "\n")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path | None, force: bool = False, mode: str = "w"):
     """Yield a stream for ``path`` (stdout for None or '-'), renamed into place only on success."""

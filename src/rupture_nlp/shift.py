@@ -2,9 +2,10 @@
 
 ``shift_report`` takes posts of the user's forum (unlabelled) and reports:
 - a **domain classifier**: logistic regression telling the corpus's training posts from the forum's,
-  on the model's LSA embedding of the text plus the standardised style measures
-  (:mod:`rupture_nlp.style`); its cross-validated ROC AUC, with a 95% bootstrap interval. 0.5: the
-  forum reads like the corpus; near 1: it can be told apart post by post;
+  on a representation fitted on neither (hashed word and character n-grams under a fixed random
+  projection, and the style measures of :mod:`rupture_nlp.style`; see ``ood.text_fingerprint``), so
+  that training posts have no in-sample advantage; its cross-validated ROC AUC, with a 95% bootstrap
+  interval. 0.5: the forum reads like the corpus; near 1: it can be told apart post by post;
 - the **style and length measures that differ most** between corpus and forum;
 - the **share of posts out of the corpus's range** (OOD score above 0.95: farther from the training
   posts than 95% of the corpus's own held-out posts) and the median OOD score;
@@ -27,7 +28,8 @@ from sklearn.preprocessing import StandardScaler
 
 from rupture_nlp.data import InputError, InputSpec, iter_input
 from rupture_nlp.labels import FACETS
-from rupture_nlp.style import MEASURES, compare, post_measures, profile
+from rupture_nlp.ood import text_fingerprint
+from rupture_nlp.style import MEASURES, compare, profile
 
 MIN_POSTS = 5
 LEVELS = [  # (AUC below, level, what to expect, posts to label)
@@ -56,15 +58,9 @@ def sample_texts(spec: InputSpec, n: int, seed: int) -> tuple[list[str], int]:
     return chosen, total
 
 
-def _domain_features(model, embedding: np.ndarray, style: np.ndarray) -> np.ndarray:
-    return np.hstack([embedding, style])
-
-
-def domain_auc(model, forum_embedding: np.ndarray, forum_style: np.ndarray, seed: int,
-               n_boot: int = 1000) -> dict:
-    """Cross-validated ROC AUC of corpus-vs-forum, with a bootstrap interval over the out-of-fold scores."""
-    corpus = _domain_features(model, model.domain_.embedding_, model.corpus_style_)
-    forum = _domain_features(model, forum_embedding, forum_style)
+def domain_auc(corpus: np.ndarray, forum: np.ndarray, seed: int, n_boot: int = 1000) -> dict:
+    """Cross-validated ROC AUC of corpus-vs-forum fingerprints, with a bootstrap interval over the
+    out-of-fold scores."""
     X = np.vstack([corpus, forum]).astype(float)
     y = np.r_[np.zeros(len(corpus)), np.ones(len(forum))]
     X = StandardScaler().fit_transform(X)
@@ -89,16 +85,16 @@ def shift_report(model, texts: list[str], total: int | None = None, seed: int = 
         raise InputError(f"shift needs at least {MIN_POSTS} posts to compare a forum with the corpus; "
                          f"got {len(texts)}")
     X = model.transform(texts)
-    embedding = model.domain_.embed(X)
-    distance = model.domain_.distance(embedding=embedding)
+    distance = model.distance(X)
     ood = model.ood_score(distance)
-    style = post_measures(texts).to_numpy(dtype=np.float32)
-    auc = domain_auc(model, embedding, style, seed, n_boot)
+    fingerprint = text_fingerprint(texts)
+    auc = domain_auc(model.corpus_fingerprint_, fingerprint, seed, n_boot)
     proba = model.proba_from_features(X, distance=distance)
     confidence = {f: float(proba[f].max(axis=1).mean()) for f in FACETS}
     reference = getattr(model, "oof_mean_confidence_", None)
-    corpus_profile = profile(pd.DataFrame(model.corpus_style_, columns=MEASURES))
-    forum_profile = profile(pd.DataFrame(style, columns=MEASURES))
+    n_style = len(MEASURES)
+    corpus_profile = profile(pd.DataFrame(model.corpus_fingerprint_[:, -n_style:], columns=MEASURES))
+    forum_profile = profile(pd.DataFrame(fingerprint[:, -n_style:], columns=MEASURES))
     level, expectation, label_n = next((lv, e, n) for bound, lv, e, n in LEVELS if auc["roc_auc"] < bound)
     return {
         "posts": int(total if total is not None else len(texts)), "sampled": int(len(texts)), "seed": seed,
