@@ -11,7 +11,8 @@ from typing import Any
 
 from rupture_nlp.labels import FACETS
 
-SECTIONS = {"seed", "cv_folds", "pipeline", "facets", "calibration", "risk", "triage", "ood"}
+SECTIONS = {"seed", "cv_folds", "pipeline", "facets", "calibration", "risk", "triage", "ood", "adaptation"}
+ADAPTATION_METHODS = {"augment", "weight"}
 CALIBRATION_METHODS = {"covariate_temperature", "temperature", "none"}
 CALIBRATION_KEYS = {"method", "folds"}
 FOLD_UNITS = {"writer_batch", "thread"}
@@ -32,6 +33,7 @@ class Config:
     risk: dict[str, Any] = field(default_factory=dict)
     triage: dict[str, Any] = field(default_factory=dict)
     ood: dict[str, Any] = field(default_factory=dict)
+    adaptation: dict[str, Any] = field(default_factory=dict)
     source: str = "default"
 
     def params_for(self, facet: str) -> dict[str, Any]:
@@ -55,7 +57,8 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "cv_folds": self.cv_folds, "pipeline": self.pipeline,
                 "facets": self.facets, "calibration": self.calibration, "risk": self.risk,
-                "triage": self.triage, "ood": self.ood, "source": self.source}
+                "triage": self.triage, "ood": self.ood, "adaptation": self.adaptation,
+                "source": self.source}
 
     def with_overrides(self, **changes) -> Config:
         data = copy.deepcopy(self.to_dict())
@@ -105,7 +108,8 @@ def config_from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
         facets={k: dict(v) for k, v in raw.get("facets", {}).items()},
         calibration=dict(raw.get("calibration", {"method": "temperature"})),
         risk=dict(raw.get("risk", {"crisis_recall_target": 0.95})),
-        triage=dict(raw.get("triage", {})), ood=dict(raw.get("ood", {})), source=source)
+        triage=dict(raw.get("triage", {})), ood=dict(raw.get("ood", {})),
+        adaptation=dict(raw.get("adaptation", {})), source=source)
     validate(cfg)
     return cfg
 
@@ -133,6 +137,11 @@ def validate(cfg: Config) -> None:
                           f"and folds = one of {sorted(FOLD_UNITS)}")
     if cfg.calibration.get("folds", "writer_batch") not in FOLD_UNITS:
         raise ConfigError(f"[calibration] folds must be one of {sorted(FOLD_UNITS)}")
+    if (set(cfg.adaptation) - {"method", "target_scale"}
+            or cfg.adaptation.get("method", "augment") not in ADAPTATION_METHODS
+            or not float(cfg.adaptation.get("target_scale", 1.0)) > 0):
+        raise ConfigError(f"[adaptation] takes method = one of {sorted(ADAPTATION_METHODS)} and "
+                          f"target_scale, a positive number")
     if set(cfg.ood) - OOD_KEYS or not all(isinstance(v, int) and v >= 2 for v in cfg.ood.values()):
         raise ConfigError(f"[ood] takes {sorted(OOD_KEYS)}, whole numbers of at least 2")
     target = cfg.risk.get("crisis_recall_target", 0.95)

@@ -13,8 +13,11 @@ predicted label as it is) and the crisis threshold, chosen for recall.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, clone
@@ -44,8 +47,33 @@ def template_pipeline() -> Pipeline:
     ])
 
 
-def _fit_lr(base: LogisticRegression, X, y, weight):
-    return clone(base).fit(X, y, sample_weight=weight)
+def _fit_lr(base: LogisticRegression, X, y, weight, target=None, scale: float = 1.0):
+    """A fitted copy of ``base``; with ``target`` (a mask of the forum's own posts) the fit uses
+    feature augmentation and returns (forum classifier, corpus classifier), see :func:`augment`."""
+    if target is None or not target.any():
+        return clone(base).fit(X, y, sample_weight=weight)
+    clf = clone(base).fit(augment(X, target, scale), y, sample_weight=weight)
+    return collapse(clf, X.shape[1], scale)
+
+
+def augment(X, target: np.ndarray, scale: float = 1.0):
+    """Feature augmentation for domain adaptation (Daume III, 2007, "Frustratingly easy domain
+    adaptation"): each feature has a shared copy, a corpus-only copy and a forum-only copy
+    (scaled by ``scale``: larger lets the forum's own weights move further from the shared ones)."""
+    target = np.asarray(target, dtype=float)
+    return sp.hstack([X, sp.diags(1 - target) @ X, sp.diags(scale * target) @ X]).tocsr()
+
+
+def collapse(clf: LogisticRegression, d: int, scale: float) -> tuple[LogisticRegression, LogisticRegression]:
+    """The augmented classifier as two plain ones on the original features: forum posts are scored
+    with shared + forum weights, corpus posts with shared + corpus weights."""
+    out = []
+    for block in (slice(2 * d, 3 * d), slice(d, 2 * d)):
+        part = copy.deepcopy(clf)
+        part.coef_ = clf.coef_[:, :d] + (scale if block.start == 2 * d else 1.0) * clf.coef_[:, block]
+        part.n_features_in_ = d
+        out.append(part)
+    return out[0], out[1]
 
 
 def _aligned_logits(clf: LogisticRegression, X, classes: tuple[str, ...]) -> np.ndarray:
@@ -79,7 +107,9 @@ class RuptureModel(BaseEstimator):
         self.n_jobs = n_jobs
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, texts, labels: pd.DataFrame, groups=None, sample_weight=None):
+    def fit(self, texts, labels: pd.DataFrame, groups=None, sample_weight=None, domain=None):
+        """``domain``: a mask of the posts from the user's own forum (annotation sheets); with
+        ``[adaptation] method = "augment"`` the model is adapted to that forum by feature augmentation."""
         cfg = self.config if self.config is not None else load_config()
         texts = [str(t) for t in texts]
         labels = labels.reset_index(drop=True)
@@ -110,8 +140,14 @@ class RuptureModel(BaseEstimator):
                 mask = np.zeros(n, bool)
                 mask[train] = True
                 jobs.append((f, i, mask & fit_rows[f]))
+        target = None
+        if domain is not None and np.asarray(domain).any() and cfg.adaptation.get("method", "augment") == "augment":
+            target = np.asarray(domain, dtype=bool)
+        scale = float(cfg.adaptation.get("target_scale", 1.0))
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_lr)(base[f], X[m], y[f][m], weight[m]) for f, _, m in jobs)
+            delayed(_fit_lr)(base[f], X[m], y[f][m], weight[m], None if target is None else target[m], scale)
+            for f, _, m in jobs)
+        self.adapted_ = target is not None
 
         self.classifiers_ = {}
         self.classes_ = {f: labels_for(f, with_na=False) for f in FACETS}
@@ -123,11 +159,15 @@ class RuptureModel(BaseEstimator):
         self.cv_scores_ = {}
         oof_logits = {f: np.zeros((n, len(self.classes_[f]))) for f in FACETS}
         for (f, fold, _), clf in zip(jobs, fitted):
+            forum_clf, corpus_clf = clf if isinstance(clf, tuple) else (clf, clf)
             if fold is None:
-                self.classifiers_[f] = clf
+                self.classifiers_[f] = forum_clf  # an adapted model labels the forum's posts
             else:
                 test = splits[fold][1]
-                oof_logits[f][test] = _aligned_logits(clf, X[test], self.classes_[f])
+                oof_logits[f][test] = _aligned_logits(corpus_clf, X[test], self.classes_[f])
+                if forum_clf is not corpus_clf and target[test].any():
+                    mine = test[target[test]]
+                    oof_logits[f][mine] = _aligned_logits(forum_clf, X[mine], self.classes_[f])
         if splits:
             # Distance of each held-out post to the posts its fold trained on: with folds of whole
             # writer batches, what a post of a new writer (or forum) looks like.

@@ -1,0 +1,96 @@
+"""Which way of learning from a forum's own labels pays most with few labels?
+
+For each seed a new forum's threads are split into a pool (70%) and held-out posts (30%); N posts of
+the pool are labelled (chosen by the model's uncertainty with diversity, the code of `rupture-nlp
+sample`, or at random) and added to the corpus's train split by each method; macro-F1 on the held-out
+posts, against the model with no forum labels, same seed, same split:
+
+- weight W: the forum's posts as extra training rows with sample weight W (`--extra-weight`);
+- augment S: feature augmentation (Daume III, 2007): shared, corpus-only and forum-only copies of every
+  feature, the forum copy scaled by S (`[adaptation] method = "augment"`, `target_scale`).
+
+    python scripts/adaptation_methods.py --forum data/adaptation/forum_c.csv --seeds 5 > docs/adaptation_methods_forum_c.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+
+from rupture_nlp.adapt import select, uncertainty
+from rupture_nlp.config import load_config
+from rupture_nlp.data import read_corpus
+from rupture_nlp.labels import FACETS
+from rupture_nlp.model import RuptureModel
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight", 3.0, 1.0),
+           "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
+           "augment 3 weight 3": ("augment", 3.0, 3.0)}
+
+
+def fit(train: pd.DataFrame, extra: pd.DataFrame, method) -> RuptureModel:
+    cfg = load_config()
+    kind, weight, scale = method or ("weight", 1.0, 1.0)
+    cfg = cfg.with_overrides(adaptation={"method": kind, "target_scale": scale})
+    data = pd.concat([train, extra], ignore_index=True)
+    w = np.r_[np.ones(len(train)), np.full(len(extra), weight)]
+    domain = np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
+    return RuptureModel(cfg, cross_validate=False).fit(data["text"], data, groups=data["thread_id"],
+                                                       sample_weight=w, domain=domain)
+
+
+def scores(model, held: pd.DataFrame) -> dict[str, float]:
+    pred = model.predict(held["text"])
+    return {f: float(f1_score(held[f], pred[f], average="macro", zero_division=0)) for f in FACETS}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--forum", default=str(ROOT / "data" / "adaptation" / "forum_c.csv"))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--n", type=int, default=40, help="forum posts labelled")
+    ap.add_argument("--strategy", choices=["uncertainty", "random"], default="uncertainty")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    args = ap.parse_args()
+    corpus = read_corpus(ROOT / "data" / "posts.csv")
+    train = corpus[corpus["split"] == "train"].reset_index(drop=True)
+    forum = read_corpus(args.forum).reset_index(drop=True)
+    base = fit(train, train.iloc[:0], None)
+    rows = []
+    for seed in range(args.seeds):
+        rng = np.random.default_rng(seed)
+        threads = forum["thread_id"].unique()
+        held_threads = set(rng.permutation(threads)[: int(round(0.3 * len(threads)))])
+        held = forum[forum["thread_id"].isin(held_threads)].reset_index(drop=True)
+        pool = forum[~forum["thread_id"].isin(held_threads)].reset_index(drop=True)
+        if args.strategy == "random":
+            chosen = list(rng.permutation(len(pool))[: args.n])
+        else:
+            X = base.transform(pool["text"])
+            chosen = select(X, uncertainty(base.proba_from_features(X)) + rng.uniform(0, 1e-9, len(pool)), args.n)
+        extra = pool.iloc[chosen]
+        for name in args.methods.split(","):
+            model = base if METHODS[name] is None else fit(train, extra, METHODS[name])
+            rows.append({"seed": seed, "method": name, "labelled": len(extra), **scores(model, held)})
+            print(f"seed {seed} {name}: " + " ".join(f"{rows[-1][f]:.3f}" for f in FACETS), file=sys.stderr)
+    frame = pd.DataFrame(rows)
+    gain = frame.set_index(["seed", "method"])[list(FACETS)]
+    gain = gain - gain.xs("none", level="method").reindex(gain.index, level="seed").to_numpy()
+    summary = {m: {**{f"{f}_mean": round(float(frame.loc[frame.method == m, f].mean()), 3) for f in FACETS},
+                   **{f"{f}_gain": round(float(gain.xs(m, level="method")[f].mean()), 3) for f in FACETS},
+                   **{f"{f}_gain_min": round(float(gain.xs(m, level="method")[f].min()), 3) for f in FACETS}}
+               for m in args.methods.split(",")}
+    print(json.dumps({"forum": str(args.forum), "labelled": args.n, "strategy": args.strategy,
+                      "seeds": args.seeds, "summary": summary, "runs": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
