@@ -32,7 +32,7 @@ from rupture_nlp.model import RuptureModel
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight", 3.0, 1.0),
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
-           "augment 3 weight 3": ("augment", 3.0, 3.0)}
+           "augment 2 weight 3": ("augment", 3.0, 2.0)}
 
 
 def fit(train: pd.DataFrame, extra: pd.DataFrame, method) -> RuptureModel:

@@ -4,6 +4,11 @@ Run once, when the corpus was written: it assigns ids, timestamps and the train/
 threads, about 20% of each writer's posts in test, seeded). It copies each post's text exactly as
 written and never alters, combines or generates text. The split is then fixed: do not rerun this
 over an existing posts.csv (it refuses without --force).
+
+A later round of writing is added with --append: the new manuscripts' threads get the next thread
+ids and their own split (the same rule); every existing post keeps its id, text, labels and split.
+
+    python scripts/build_corpus.py --append --pattern 'batch_1[3-6].txt'
 """
 
 from __future__ import annotations
@@ -39,9 +44,19 @@ def main() -> int:
     ap.add_argument("--name", default="posts", help="file stem: NAME.csv (and provenance beside it)")
     ap.add_argument("--prefix", default="T", help="thread id prefix")
     ap.add_argument("--all-split", help="put every thread in this split (a held-out set) instead of train/test")
+    ap.add_argument("--append", action="store_true", help="add the manuscripts' threads to the existing file")
     args = ap.parse_args()
     out = Path(args.out)
-    if (out / f"{args.name}.csv").exists() and not args.force:
+    prov_name = "provenance.csv" if args.name == "posts" else f"{args.name}_provenance.csv"
+    old_rows = old_prov = None
+    if args.append:
+        old_rows = pd.read_csv(out / f"{args.name}.csv", dtype=str, keep_default_na=False)
+        old_prov = pd.read_csv(out / prov_name, dtype=str, keep_default_na=False)
+        done = set(old_prov["writer_batch"])
+        again = [p.stem for p in Path(args.raw).glob(args.pattern) if p.stem in done]
+        if again:
+            sys.exit(f"already in {args.name}.csv: {', '.join(again)}")
+    elif (out / f"{args.name}.csv").exists() and not args.force:
         sys.exit(f"{out / args.name}.csv exists and its split is fixed; use --force only to rebuild it on purpose")
     rng = random.Random(args.seed)
     threads = []
@@ -67,7 +82,9 @@ def main() -> int:
     rows, prov = [], []
     start0 = datetime(2023, 1, 9, tzinfo=timezone.utc)
     handles: dict[str, str] = {}
-    for t, (batch, slug, split, tposts) in enumerate(threads, 1):
+    taken = set() if old_rows is None else set(old_rows["author"])
+    first = 1 if old_rows is None else 1 + max(int(t[len(args.prefix):]) for t in old_rows["thread_id"])
+    for t, (batch, slug, split, tposts) in enumerate(threads, first):
         thread_id = f"{args.prefix}{t:04d}"
         when = start0 + timedelta(minutes=rng.randrange(0, 60 * 24 * 365 * 3 + 60 * 24 * 290))
         ids = {}
@@ -76,8 +93,8 @@ def main() -> int:
             ids[p["local_id"]] = post_id
             when += delay(p["delay"]) + (timedelta(minutes=rng.randrange(0, 50)) if pos else timedelta(0))
             key = f"{batch}:{p['author']}"
-            author = handles.setdefault(key, p["author"] if p["author"] not in {
-                h for k, h in handles.items() if not k.startswith(batch + ":")} else f"{p['author']}_{batch[-1]}")
+            author = handles.setdefault(key, p["author"] if p["author"] not in taken | {
+                h for k, h in handles.items() if not k.startswith(batch + ":")} else f"{p['author']}_{batch[-2:]}")
             rows.append({"post_id": post_id, "thread_id": thread_id, "author": author, "position": pos,
                          "reply_to": ids.get(p["reply_to"], ""), "created_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "text": p["text"], "rupture_type": p["rupture"], "repair_outcome": p["outcome"],
@@ -85,9 +102,11 @@ def main() -> int:
             prov.append({"post_id": post_id, "writer_batch": batch, "thread_slug": slug,
                          "hard_negative": p["hardneg"] == "yes", "op_update": p["update"] == "yes"})
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / f"{args.name}.csv", index=False, encoding="utf-8")
-    prov_name = "provenance.csv" if args.name == "posts" else f"{args.name}_provenance.csv"
-    pd.DataFrame(prov).to_csv(out / prov_name, index=False, encoding="utf-8")
+    rows, prov = pd.DataFrame(rows), pd.DataFrame(prov)
+    if old_rows is not None:
+        rows, prov = pd.concat([old_rows, rows], ignore_index=True), pd.concat([old_prov, prov], ignore_index=True)
+    rows.to_csv(out / f"{args.name}.csv", index=False, encoding="utf-8")
+    prov.to_csv(out / prov_name, index=False, encoding="utf-8")
     print(f"wrote {len(rows)} posts in {len(threads)} threads")
     return 0
 

@@ -138,7 +138,7 @@ def validate(cfg: Config) -> None:
     if cfg.calibration.get("folds", "writer_batch") not in FOLD_UNITS:
         raise ConfigError(f"[calibration] folds must be one of {sorted(FOLD_UNITS)}")
     if (set(cfg.adaptation) - {"method", "target_scale"}
-            or cfg.adaptation.get("method", "augment") not in ADAPTATION_METHODS
+            or cfg.adaptation.get("method", "weight") not in ADAPTATION_METHODS
             or not float(cfg.adaptation.get("target_scale", 1.0)) > 0):
         raise ConfigError(f"[adaptation] takes method = one of {sorted(ADAPTATION_METHODS)} and "
                           f"target_scale, a positive number")

@@ -36,6 +36,7 @@ from rupture_nlp.ood import (DomainReference, covariates, fit_covariate_temperat
 from rupture_nlp.text import ForumNormaliser
 
 MISSING_CLASS_LOGIT = -30.0
+SOURCE_SCALE = 0.3  # the corpus-only copy of feature augmentation (see augment)
 
 
 def template_pipeline() -> Pipeline:
@@ -56,12 +57,14 @@ def _fit_lr(base: LogisticRegression, X, y, weight, target=None, scale: float = 
     return collapse(clf, X.shape[1], scale)
 
 
-def augment(X, target: np.ndarray, scale: float = 1.0):
+def augment(X, target: np.ndarray, scale: float = 1.0, source_scale: float = SOURCE_SCALE):
     """Feature augmentation for domain adaptation (Daume III, 2007, "Frustratingly easy domain
-    adaptation"): each feature has a shared copy, a corpus-only copy and a forum-only copy
-    (scaled by ``scale``: larger lets the forum's own weights move further from the shared ones)."""
+    adaptation"): each feature has a shared copy, a corpus-only copy (scaled by ``source_scale``) and a
+    forum-only copy (scaled by ``scale``). Under L2 the corpus's signal would split evenly between the
+    shared and the corpus-only copy, leaving the forum with half of it; a small ``source_scale`` keeps
+    it in the shared copy, so only what the corpus says that the forum does not goes to the corpus copy."""
     target = np.asarray(target, dtype=float)
-    return sp.hstack([X, sp.diags(1 - target) @ X, sp.diags(scale * target) @ X]).tocsr()
+    return sp.hstack([X, sp.diags(source_scale * (1 - target)) @ X, sp.diags(scale * target) @ X]).tocsr()
 
 
 def collapse(clf: LogisticRegression, d: int, scale: float) -> tuple[LogisticRegression, LogisticRegression]:
@@ -70,7 +73,7 @@ def collapse(clf: LogisticRegression, d: int, scale: float) -> tuple[LogisticReg
     out = []
     for block in (slice(2 * d, 3 * d), slice(d, 2 * d)):
         part = copy.deepcopy(clf)
-        part.coef_ = clf.coef_[:, :d] + (scale if block.start == 2 * d else 1.0) * clf.coef_[:, block]
+        part.coef_ = clf.coef_[:, :d] + (scale if block.start == 2 * d else SOURCE_SCALE) * clf.coef_[:, block]
         part.n_features_in_ = d
         out.append(part)
     return out[0], out[1]
@@ -141,7 +144,7 @@ class RuptureModel(BaseEstimator):
                 mask[train] = True
                 jobs.append((f, i, mask & fit_rows[f]))
         target = None
-        if domain is not None and np.asarray(domain).any() and cfg.adaptation.get("method", "augment") == "augment":
+        if domain is not None and np.asarray(domain).any() and cfg.adaptation.get("method", "weight") == "augment":
             target = np.asarray(domain, dtype=bool)
         scale = float(cfg.adaptation.get("target_scale", 1.0))
         fitted = Parallel(n_jobs=self.n_jobs)(
