@@ -97,6 +97,32 @@ def test_extra_sheets_are_merged_and_recorded(small_corpus, tmp_path):
     assert manifest["extra_sheets"][0]["labelled_posts"] == 2 and manifest["extra_weight"] == 2.0
     assert sum(manifest["label_counts"]["rupture_type"].values()) == 24 + 2
     assert sum(manifest["label_counts"]["risk"].values()) == 24 + 1  # a blank risk is not a label
+    adaptation = manifest["adaptation"]
+    assert adaptation["post_ids"] == ["f1", "f2"] and adaptation["method"] == "weight" and adaptation["weight"] == 2.0
+    assert adaptation["expected_gain"]["rupture_type"] > 0 and "evaluate --baseline-data" in adaptation["check"]
+
+
+@pytest.mark.code
+def test_feature_augmentation_adapts_the_forum_classifier_and_keeps_the_corpus_one(small_corpus):
+    """Augmented training gives the forum's posts their own weights; the corpus keeps shared + corpus ones."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from rupture_nlp.model import SOURCE_SCALE, augment, collapse
+
+    rng = np.random.default_rng(0)
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(rng.random((60, 5)))
+    target = np.arange(60) >= 40
+    y = np.where(target, X[:, 0].toarray().ravel() > 0.5, X[:, 1].toarray().ravel() > 0.5).astype(int)
+    clf = LogisticRegression(C=10).fit(augment(X, target), y)
+    forum, corpus = collapse(clf, 5, 1.0)
+    Xa = augment(X, target).toarray()
+    assert np.allclose(forum.decision_function(X[target]), clf.decision_function(Xa[target]))
+    assert np.allclose(corpus.decision_function(X[~target]), clf.decision_function(Xa[~target]))
+    assert forum.coef_[0, 0] > corpus.coef_[0, 0] and corpus.coef_[0, 1] > forum.coef_[0, 1]
+    assert 0 < SOURCE_SCALE < 1
 
 
 @pytest.mark.parametrize("rows, message", [
