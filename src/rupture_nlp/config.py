@@ -43,8 +43,10 @@ class Config:
         return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
     def shared_params(self) -> dict[str, Any]:
-        """Parameters of the shared steps; those of a step set to "drop" are left out."""
-        params = {k: v for k, v in self.params_for("rupture_type").items() if not k.startswith("clf__")}
+        """Parameters of the shared steps; those of a step set to "drop" are left out, and a step set to
+        "on" keeps the pipeline's own estimator (so a TOML file can switch an optional block on)."""
+        params = {k: v for k, v in self.params_for("rupture_type").items()
+                  if not k.startswith("clf__") and v != "on"}
         dropped = [k + "__" for k, v in params.items() if v == "drop"]
         return {k: v for k, v in params.items() if not any(k.startswith(d) for d in dropped)}
 

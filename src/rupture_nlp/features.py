@@ -8,8 +8,11 @@ same result (a test checks it against ``TfidfVectorizer.transform``). Fitting is
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
@@ -87,3 +90,36 @@ class WordCachedCharVectorizer(TfidfVectorizer):
         for key in ("_word_index", "_word_rows", "_word_matrix", "_analyse_word", "_preprocess"):
             state.pop(key, None)
         return state
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+THERAPY_CUES = re.compile(r"\b(?:therapist|therapy|counsell?or|psychologist|psychiatrist|session|_pron_)", re.I)
+FOCUS_MODES = ("therapist", "late")
+
+
+class SentenceFocus(TransformerMixin, BaseEstimator):
+    """Keeps part of each (normalised) post, for a feature block of its own.
+
+    ``mode="therapist"``: the sentences that name the therapist, the therapy or a session, or hold a
+    masked pronoun (in posts about therapy mostly the therapist): where the relationship is told.
+    ``mode="late"``: the last half of the sentences: real posts tell the rupture late in a long story.
+    """
+
+    def __init__(self, mode: str = "therapist"):
+        self.mode = mode
+
+    def fit(self, X, y=None):
+        if self.mode not in FOCUS_MODES:
+            raise ValueError(f"SentenceFocus mode must be one of {FOCUS_MODES}, not {self.mode!r}")
+        return self
+
+    def transform(self, X):
+        out = []
+        for text in X:
+            sentences = [s for s in SENTENCE_END.split(str(text)) if s.strip()]
+            if self.mode == "therapist":
+                kept = [s for s in sentences if THERAPY_CUES.search(s)]
+            else:
+                kept = sentences[len(sentences) // 2:]
+            out.append(" ".join(kept))
+        return out

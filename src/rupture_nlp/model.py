@@ -29,7 +29,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from rupture_nlp.config import Config, load_config
-from rupture_nlp.features import WordCachedCharVectorizer
+from rupture_nlp.features import SentenceFocus, WordCachedCharVectorizer
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
 from rupture_nlp.ood import (DomainReference, covariates, fit_covariate_temperature, inverse_temperature,
                              text_fingerprint)
@@ -43,7 +43,8 @@ def template_pipeline() -> Pipeline:
     """The pipeline whose parameter names the config uses (normalise, tfidf__word, tfidf__char, clf)."""
     return Pipeline([
         ("normalise", ForumNormaliser()),
-        ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", WordCachedCharVectorizer(analyzer="char_wb"))])),
+        ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", WordCachedCharVectorizer(analyzer="char_wb")),
+                                ("focus", Pipeline([("select", SentenceFocus()), ("tfidf", TfidfVectorizer())]))])),
         ("clf", LogisticRegression()),
     ])
 
