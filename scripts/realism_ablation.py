@@ -44,7 +44,7 @@ def main() -> int:
         row = {}
         for label, test in sets.items():
             pred = model.predict(test["text"])
-            row[label] = {f: round(float(f1_score(test[f], pred[f], average="macro")), 4) for f in FACETS[:3]}
+            row[label] = {f: round(float(f1_score(test[f], pred[f], average="macro")), 4) for f in list(FACETS)[:3]}
         row["out_of_distribution_mean"] = round(sum(v for s in ("forum_c", "forum_d") for v in row[s].values()) / 6, 4)
         out[name] = row
         print(name, row, file=sys.stderr)

@@ -179,3 +179,25 @@ def test_new_forum_set_is_valid_and_distinct(raw):
     assert (a @ b.T).max() < 0.8
     within = (a @ a.T).tocoo()
     assert within.data[within.row < within.col].max() < 0.8
+
+
+REALISM = ROOT.parent / "shared" / "realism"
+# What round 3 reached (docs/realism.md): the corpus may not drift further from real posts than this.
+STYLE_DISTANCE_BOUND = None
+SHARED_RUN_BOUND = None
+
+
+@pytest.mark.skipif(not (REALISM / "profile.py").is_file(), reason="the realism yardstick (../shared/realism) "
+                    "is not beside this checkout")
+def test_style_stays_near_real_posts_and_no_stock_phrases():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("corpus_style", ROOT / "scripts" / "corpus_style.py")
+    style = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(style)
+    mod, real = style.load_profile()
+    posts = style.read_posts(str(CORPUS))
+    _, distance = style.style_table(mod, real, posts)
+    assert distance <= STYLE_DISTANCE_BOUND, f"style distance from real posts rose to {distance:.3f}"
+    share = len(style.shared_runs(posts, [], mod.QUOTES)) / len(posts)
+    assert share <= SHARED_RUN_BOUND, f"{share:.1%} of posts share an 8-word run with another post"
