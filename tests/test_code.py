@@ -59,6 +59,13 @@ def test_names_and_gender_are_masked():
     assert "_name_" in a and "_pron_" in a
 
 
+def test_a_titled_name_and_a_name_starting_a_sentence_are_masked_like_any_name():
+    one = normalise("I told Sarah it hurt. Sarah listened. Mum was there.")
+    assert one == normalise("I told Dr Okafor it hurt. Okafor listened. Mum was there.")
+    assert one == normalise("I told Dr. Lee it hurt. Lee listened. Mum was there.")
+    assert one.count("_name_") == 2 and "Mum" in one
+
+
 def test_urls_are_masked():
     assert "_url_" in normalise("see https://example.org/a?b=1 for more")
 

@@ -26,6 +26,22 @@ PRONOUNS = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.IGNORECASE)
 # therapist is cannot decide a label. Words that are capitalised for other reasons stay.
 NAME = re.compile(r"(?<=[^\s.!?:\"“(\n][ \t])([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 KEEP_CAPITALISED = {"I", "Mum", "Mom", "Dad", "Mam", "God", "Christmas", "Edit", "Update", "Ok", "Okay"}
+# A title and the name after it are one name ("Dr Okafor" masks as one placeholder, like "Sarah").
+TITLED_NAME = re.compile(r"\b(?:Dr|Doctor|Prof|Professor)\.?[ \t]+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+
+
+def mask_names_in(text: str) -> str:
+    """Mask names: a titled name, a capitalised word inside a sentence, and the same word anywhere."""
+    names = {m.group(1) for m in NAME.finditer(text)}
+    if "D" in text or "P" in text:
+        names |= {m.group(1) for m in TITLED_NAME.finditer(text)}
+        text = TITLED_NAME.sub("_name_", text)
+    names -= KEEP_CAPITALISED
+    if not names:
+        return text
+    # A name seen inside a sentence is masked at the start of one too ("... told Sarah. Sarah said").
+    every = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b")
+    return every.sub("_name_", text)
 
 
 PRONOUN_MODES = ("neutral", "drop", "keep")
@@ -51,7 +67,7 @@ def normalise(text: str, *, drop_quotes: bool = True, shorthand: bool = True, ma
         if any(cue in lowered for cue in SHORTHAND_CUES):
             text = SHORTHAND.sub(lambda m: SHORTHAND_WORDS[m.lastindex], text)
     if mask_names:
-        text = NAME.sub(lambda m: m.group(1) if m.group(1) in KEEP_CAPITALISED else "_name_", text)
+        text = mask_names_in(text)
     if pronouns in ("neutral", "drop"):
         neutral = pronouns == "neutral"
         if "self" in lowered:
