@@ -7,7 +7,10 @@ posts, against the model with no forum labels, same seed, same split:
 
 - weight W: the forum's posts as extra training rows with sample weight W (`--extra-weight`);
 - augment S: feature augmentation (Daume III, 2007): shared, corpus-only and forum-only copies of every
-  feature, the forum copy scaled by S (`[adaptation] method = "augment"`, `target_scale`).
+  feature, the forum copy scaled by S (`[adaptation] method = "augment"`, `target_scale`);
+- self-train: weight 1, then the forum's unlabelled pool posts that this model labels with calibrated
+  confidence >= 0.8 on every facet are added with their predicted labels at weight 0.5 and the model
+  is fit again (pseudo-labelling; the held-out posts are never used).
 
     python scripts/adaptation_methods.py --forum data/adaptation/forum_c.csv --seeds 5 > docs/adaptation_methods_forum_c.json
 """
@@ -32,18 +35,33 @@ from rupture_nlp.model import RuptureModel
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight", 3.0, 1.0),
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
-           "augment 2 weight 3": ("augment", 3.0, 2.0)}
+           "augment 2 weight 3": ("augment", 3.0, 2.0), "self-train": ("weight", 1.0, 1.0)}
+SELF_TRAIN_CONFIDENCE = 0.8
+SELF_TRAIN_WEIGHT = 0.5
 
 
-def fit(train: pd.DataFrame, extra: pd.DataFrame, method) -> RuptureModel:
+def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None) -> RuptureModel:
     cfg = load_config()
     kind, weight, scale = method or ("weight", 1.0, 1.0)
     cfg = cfg.with_overrides(adaptation={"method": kind, "target_scale": scale})
     data = pd.concat([train, extra], ignore_index=True)
-    w = np.r_[np.ones(len(train)), np.full(len(extra), weight)]
+    w = np.r_[np.ones(len(train)), np.full(len(extra), weight) if extra_weight is None else extra_weight]
     domain = np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
     return RuptureModel(cfg, cross_validate=False).fit(data["text"], data, groups=data["thread_id"],
                                                        sample_weight=w, domain=domain)
+
+
+def self_train(train: pd.DataFrame, extra: pd.DataFrame, unlabelled: pd.DataFrame) -> RuptureModel:
+    first = fit(train, extra, ("weight", 1.0, 1.0))
+    proba = first.predict_proba(unlabelled["text"])
+    sure = np.min([proba[f].max(axis=1).to_numpy() for f in FACETS], axis=0) >= SELF_TRAIN_CONFIDENCE
+    pseudo = unlabelled[sure].copy()
+    pred = first.predict(pseudo["text"])
+    for f in FACETS:
+        pseudo[f] = pred[f].to_numpy()
+    print(f"  self-train: {int(sure.sum())} of {len(unlabelled)} unlabelled posts pseudo-labelled", file=sys.stderr)
+    both = pd.concat([extra, pseudo], ignore_index=True)
+    return fit(train, both, ("weight", 1.0, 1.0), np.r_[np.ones(len(extra)), np.full(len(pseudo), SELF_TRAIN_WEIGHT)])
 
 
 def scores(model, held: pd.DataFrame) -> dict[str, float]:
@@ -77,7 +95,10 @@ def main() -> int:
             chosen = select(X, uncertainty(base.proba_from_features(X)) + rng.uniform(0, 1e-9, len(pool)), args.n)
         extra = pool.iloc[chosen]
         for name in args.methods.split(","):
-            model = base if METHODS[name] is None else fit(train, extra, METHODS[name])
+            if name == "self-train":
+                model = self_train(train, extra, pool.drop(pool.index[chosen]))
+            else:
+                model = base if METHODS[name] is None else fit(train, extra, METHODS[name])
             rows.append({"seed": seed, "method": name, "labelled": len(extra), **scores(model, held)})
             print(f"seed {seed} {name}: " + " ".join(f"{rows[-1][f]:.3f}" for f in FACETS), file=sys.stderr)
     frame = pd.DataFrame(rows)

@@ -135,8 +135,6 @@ def test_replies_carry_their_own_labels(raw):
     assert 0.15 <= share <= 0.85, "replies tell their own experience as well as advice"
 
 
-@pytest.mark.xfail(strict=True, reason="known regression of round 3: its hard negatives use 1.53 different "
-                   "rupture words against 1.28 in rupture posts; to be revised (see docs/realism.md)")
 def test_rupture_words_are_not_a_shortcut(raw, merged):
     """The words of rupture are used in rupture posts at least as much as in no-rupture posts and in
     hard negatives, so no such word can stand for "none"."""

@@ -54,10 +54,11 @@ def embedded_tables(readme_text: str) -> str:
     return readme_text[start:end].strip()
 
 
-#: The words of rupture the corpus checks for shortcuts (regular expressions, counted once a post).
+#: The words of rupture the corpus checks for shortcuts (regular expressions, counted once a post;
+#: "quit" does not match "quite").
 RUPTURE_WORDS = {
     "angry": r"angry|anger", "furious": r"furious", "hurt": r"hurt", "apologised": r"apologi[sz]|apology",
-    "boundary": r"boundar", "quit": r"quit", "forgot": r"forg[oe]t", "rupture": r"ruptur", "repair": r"repair",
+    "boundary": r"boundar", "quit": r"quit(?!e)", "forgot": r"forg[oe]t", "rupture": r"ruptur", "repair": r"repair",
     "stormed": r"stormed", "ghosted": r"ghost", "defensive": r"defensive", "sorry": r"sorry",
 }
 
