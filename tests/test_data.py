@@ -147,8 +147,6 @@ def test_rupture_words_are_not_a_shortcut(raw, merged):
     assert distinct_rupture_words(raw.loc[rupture, "text"]).mean() >= distinct_rupture_words(raw.loc[hard, "text"]).mean()
 
 
-@pytest.mark.xfail(strict=True, reason="known regression of round 3: 23.7% of no-rupture posts are over 200 "
-                   "words (bound 25%); to be written (see docs/realism.md)")
 def test_dialogue_and_length_are_not_shortcuts(raw, words):
     said = raw["text"].str.contains(r"\b(?:she|he|they) said\b|\bi told (?:her|him|them)\b", case=False)
     by_type = said.groupby(raw["rupture_type"]).mean()
