@@ -44,6 +44,12 @@ def log(ctx_quiet: bool, message: str) -> None:
         click.echo(message, err=True)
 
 
+def log_truncated(quiet: bool, count: int, max_chars: int) -> None:
+    """Truncation changes what the model reads: say so even with --quiet."""
+    if count:
+        click.echo(f"cut {count} post(s) longer than {max_chars} characters at --max-chars {max_chars}", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rupture-nlp")
 def main():
@@ -172,9 +178,13 @@ input_options = [
     click.argument("input_path", metavar="INPUT", type=str),
     click.option("--text-column", default="text", show_default=True, help="Column (CSV) or field (JSONL) with the post."),
     click.option("--id-column", help="Column or field kept as the post's id (default: the row number)."),
-    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt"]), default="auto",
+    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt", "xlsx"]), default="auto",
                  show_default=True, help="auto goes by the file's extension, then its first line."),
     click.option("--skip-invalid", is_flag=True, help="Skip empty or non-text rows (counted on standard error)."),
+    click.option("--encoding", default="utf-8", show_default=True,
+                 help="Text encoding of INPUT, e.g. cp1252 or latin-1 for a CSV saved by Excel on Windows."),
+    click.option("--max-chars", default=100_000, show_default=True, type=click.IntRange(1),
+                 help="Cut longer posts here (counted on standard error)."),
 ]
 
 
@@ -197,8 +207,8 @@ def with_input_options(func):
 @force_option
 @quiet_option
 @user_errors
-def predict(model, input_path, text_column, id_column, input_format, skip_invalid, output, fmt, explain,
-            batch_size, jobs, force, quiet):
+def predict(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output,
+            fmt, explain, batch_size, jobs, force, quiet):
     """Label posts from a CSV, JSON Lines or plain-text file (one post a line), or - for standard input.
 
     One output row per input row, in input order, with its id, the four labels, the confidence of each
@@ -213,12 +223,13 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
     from rupture_nlp.predict import PredictRequest, predict_file
 
     spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
-                     skip_invalid=skip_invalid, batch_size=batch_size)
+                     skip_invalid=skip_invalid, batch_size=batch_size, encoding=encoding, max_chars=max_chars)
     stats = predict_file(PredictRequest(model_dir=model, spec=spec, output=output, output_format=fmt,
                                         explain=explain, jobs=jobs, force=force,
                                         progress=not quiet and sys.stderr.isatty()))
     if stats["skipped"]:
         log(quiet, f"skipped {stats['skipped']} invalid row(s)")
+    log_truncated(quiet, stats.get("truncated", 0), max_chars)
     log(quiet, f"labelled {stats['posts']} posts")
 
 
@@ -234,8 +245,8 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
 @force_option
 @quiet_option
 @user_errors
-def triage(model, input_path, text_column, id_column, input_format, skip_invalid, output, fmt, explain,
-           threshold, force, quiet):
+def triage(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output, fmt,
+           explain, threshold, force, quiet):
     """Rank threads for moderators: urgent, review, uncertain, support, routine.
 
     INPUT needs the columns thread_id, author and position (or created_at) beside the text.
@@ -253,15 +264,18 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
 
     if output:
         check_writable(Path(output), force)
-    if input_path == "-" or input_format not in ("auto", "csv") or not input_path.lower().endswith(".csv"):
-        raise click.ClickException("triage reads a CSV file with the columns thread_id, author, position "
-                                   "(or created_at) and the text")
-    posts = read_csv_strict(input_path)
+    if input_path == "-" or input_format not in ("auto", "csv", "xlsx") or not (
+            input_path.lower().endswith((".csv", ".xlsx"))):
+        raise click.ClickException("triage reads a CSV (or .xlsx) file with the columns thread_id, author, "
+                                   "position (or created_at) and the text")
+    posts = read_csv_strict(input_path, encoding=encoding)
     check_structure(posts)
-    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, skip_invalid=skip_invalid)
+    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, skip_invalid=skip_invalid,
+                     max_chars=max_chars)
     posts = valid_rows(posts, spec)
     if posts.attrs.get("skipped"):
         log(quiet, f"skipped {posts.attrs['skipped']} invalid row(s)")
+    log_truncated(quiet, posts.attrs.get("truncated", 0), max_chars)
     m = load_model(model)
     queue = triage_posts(m, posts, text_column=text_column, explain=explain, threshold=threshold)
     with atomic_output(output, force=force) as fh:
