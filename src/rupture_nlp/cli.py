@@ -55,8 +55,8 @@ def log_truncated(quiet: bool, count: int, max_chars: int) -> None:
 def main():
     """Label forum posts about therapy: rupture type, repair outcome, the therapist's response and risk.
 
-    Labels follow the label specification v1.1 (see data/codebook.md). A model folder holds a joblib
-    pickle: load only models from someone you trust.
+    Labels follow the label specification v1.1 (see data/codebook.md). A model folder holds a skops
+    file, which loads only the types it is allowed to (`verify` checks it), and its model card (`card`).
 
     \b
     Example:
@@ -66,8 +66,22 @@ def main():
     """
 
 
-model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
-                            type=click.Path(file_okay=False), help="Model folder.")
+def _trust_pickle(ctx, param, value):
+    if value:  # the environment reaches the worker processes of predict too
+        import os
+
+        from rupture_nlp.trust import TRUST_PICKLE_ENV
+
+        os.environ[TRUST_PICKLE_ENV] = "1"
+
+
+def model_option(func):
+    """--model, and --trust-pickle for a model folder of the old joblib format."""
+    func = click.option("--trust-pickle", is_flag=True, expose_value=False, callback=_trust_pickle,
+                        help="Load a joblib (pickle) model of the old format: a pickle can run any code, so only "
+                             "one you made or trust (also RUPTURE_NLP_TRUST_PICKLE=1).")(func)
+    return click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
+                        type=click.Path(file_okay=False), help="Model folder.")(func)
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress or log lines on standard error.")
 force_option = click.option("--force", is_flag=True, help="Replace an existing output.")
 
@@ -131,6 +145,7 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the metrics as JSON here.")
+@click.option("--record", is_flag=True, help="Record the macro-F1 and its interval in the model's manifest and card.")
 @click.option("--fail-under", multiple=True, metavar="[FACET=]F1",
               help="Exit 1 if a facet's macro-F1 is below this (repeatable; no FACET means every facet).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(100, 100000),
@@ -139,7 +154,7 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
               help="Corpus whose train split trains the baselines (default: --data); for a new forum's file.")
 @force_option
 @user_errors
-def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_data, force):
+def evaluate(model, data, split, fmt, output, record, fail_under, bootstrap, baseline_data, force):
     """Score a model on a split, side by side with three baselines trained in the same run.
 
     Per facet: accuracy, macro-F1 with a 95% bootstrap interval (resampling threads), per-class
@@ -149,6 +164,7 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_da
     \b
     Example:
       rupture-nlp evaluate --model models/default --data data/posts.csv --fail-under 0.5
+      rupture-nlp evaluate --record --data data/posts.csv --split test
       rupture-nlp evaluate --data data/adaptation/forum_c.csv --split new_forum --baseline-data data/posts.csv
     """
     from rupture_nlp.api import evaluate_model
@@ -168,6 +184,11 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_da
         from rupture_nlp.evaluate import render_text
 
         click.echo(render_text(payload))
+    if record:
+        from rupture_nlp.card import evaluation_check
+        from rupture_nlp.persist import record_check
+
+        record_check(model, evaluation_check(payload, data))
     failed = [f"{f} {payload['systems']['model'][f]['macro_f1']:.3f} < {t}" for f, t in gates.items()
               if payload["systems"]["model"][f]["macro_f1"] < t]
     if failed:
@@ -371,4 +392,5 @@ def tune(data, config, output, results, jobs, force, quiet):
 
 # The commands of adapting to a forum (sample, annotate, agreement) live in their own module.
 from rupture_nlp import cli_adapt  # noqa: E402,F401  (registers its commands on `main`)
+from rupture_nlp import cli_model  # noqa: E402,F401  (card, verify)
 
