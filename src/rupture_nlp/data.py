@@ -48,7 +48,12 @@ def read_csv_strict(path: str | Path, required: list[str] | None = None,
         records = list(_text_records(name, encoding, "CSV", lambda stream: csv_records(stream, name)))
         if not records:
             raise InputError(f"{name} is empty: there are no posts to read")
-        df = pd.DataFrame([r for _, r in records[1:]], columns=records[0][1], dtype=object).astype(str)
+        header = records[0][1]
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise InputError(f"{name}: the header names column(s) {', '.join(map(repr, twice))} more than once; "
+                             f"rename them so that each column has its own name")
+        df = pd.DataFrame([r for _, r in records[1:]], columns=header, dtype=object).astype(str)
     df.columns = [str(c) for c in df.columns]
     missing = [c for c in (required or []) if c not in df.columns]
     if missing:
