@@ -130,8 +130,8 @@ def csv_records(stream, name: str) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             raise _csv_error(name, start, reader.line_num, str(exc)) from None
-        if not record:
-            continue  # a blank line
+        if not record or len(record) == 1 and record[0] and not record[0].strip(" \t"):
+            continue  # a blank line, or one of spaces only (pandas skips both)
         if width is None:
             width = len(record)
         elif len(record) != width:
