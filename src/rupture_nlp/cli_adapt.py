@@ -40,6 +40,7 @@ def sample(model, input_path, text_column, id_column, input_format, skip_invalid
     from rupture_nlp.persist import atomic_output, check_writable, load_model
 
     check_writable(Path(output), force)
+    check_not_a_labelled_sheet(Path(output), labelled)
     posts = read_all(InputSpec(path=input_path, text_column=text_column, id_column=id_column,
                                input_format=input_format, skip_invalid=skip_invalid, encoding=encoding,
                                max_chars=max_chars))
@@ -48,6 +49,25 @@ def sample(model, input_path, text_column, id_column, input_format, skip_invalid
     with atomic_output(output, force=force) as fh:
         sheet.to_csv(fh, index=False, lineterminator="\n")
     log(quiet, f"wrote {len(sheet)} posts to {output} (strategy {strategy}, seed {seed})")
+
+
+def check_not_a_labelled_sheet(output: Path, labelled) -> None:
+    """A new sheet never replaces labels, even with --force: neither a --labelled sheet nor a labelled output."""
+    from rupture_nlp.adapt import REQUIRED, labelled_rows
+    from rupture_nlp.data import InputError, read_csv_strict
+
+    if any(Path(p).resolve() == output.resolve() for p in labelled):
+        raise InputError(f"{output} is one of the --labelled sheets: writing the new sheet there would lose its "
+                         f"labels; write it to another file")
+    if output.is_file():
+        try:
+            sheet = read_csv_strict(output, REQUIRED)
+        except InputError:
+            return  # not a sheet of labels: --force may replace it
+        done = int(labelled_rows(sheet.fillna("")).sum())
+        if done:
+            raise InputError(f"{output} holds {done} labelled post(s): a new sheet would lose them, even with "
+                             f"--force; pass it with --labelled and write the new sheet to another file")
 
 
 @main.command()
