@@ -143,7 +143,7 @@ def test_predict_bad_input(small_model_dir, tmp_path, setup, message):
 def test_model_hash_and_version_checks(small_model_dir, tmp_path):
     tampered = tmp_path / "tampered"
     shutil.copytree(small_model_dir, tampered)
-    with open(tampered / "model.joblib", "ab") as fh:
+    with open(tampered / "model.skops", "ab") as fh:
         fh.write(b"x")
     result = run("predict", "-m", tampered, "-", input="hello there\n")
     assert result.exit_code == 1 and "does not match the sha256" in result.output

@@ -14,7 +14,7 @@ from typing import Callable
 import pandas as pd
 
 from rupture_nlp.adapt import GOLD, REQUIRED, labelled_rows
-from rupture_nlp.data import read_csv_strict
+from rupture_nlp.data import InputError, read_csv_strict, sha256_file
 from rupture_nlp.labels import DEFINITIONS, DEPENDENT, NOT_APPLICABLE, labels_for
 from rupture_nlp.persist import atomic_output
 
@@ -31,6 +31,14 @@ def _prompt_note(prompt: str) -> str:
         raise EOFError from None
 
 
+def fingerprint(path: Path) -> tuple[int, str] | None:
+    """Size and sha256 of a sheet as it is on disk (None if it is gone)."""
+    try:
+        return path.stat().st_size, sha256_file(path)
+    except FileNotFoundError:
+        return None
+
+
 class Annotator:
     """Label the rows of the sheet at ``sheet_path``; ``read_key()`` returns one keypress,
     ``write(text)`` shows a line, ``read_line(prompt)`` reads a typed line (the note)."""
@@ -42,6 +50,7 @@ class Annotator:
         self.write = write
         self.read_line = read_line or _prompt_note
         self.width = width or shutil.get_terminal_size((80, 24)).columns
+        self.fingerprint = fingerprint(self.path)
         self.sheet = read_csv_strict(self.path, REQUIRED)
         for col in ("risk", "note"):  # sheets made by hand may lack them; they are needed to store labels
             if col not in self.sheet.columns:
@@ -54,8 +63,32 @@ class Annotator:
         return labelled_rows(self.sheet)
 
     def save(self) -> None:
-        with atomic_output(self.path, force=True) as fh:
+        """Write the whole sheet atomically (a temporary file, fsync, rename): a kill, a full disk or a
+        locked file leave the sheet as it was. A sheet another program rewrote since it was read is
+        never overwritten; this session's labels then go to a file beside it."""
+        if fingerprint(self.path) != self.fingerprint:
+            raise InputError(f"{self.path} was changed by another program since it was read, so it was not "
+                             f"overwritten; {self._save_aside()}. Close the other program, then run annotate again")
+        try:
+            self._write(self.path)
+        except OSError as exc:
+            raise InputError(f"could not save {self.path} ({exc.strerror or exc}); the sheet is as it was before "
+                             f"this post; {self._save_aside()}") from None
+        self.fingerprint = fingerprint(self.path)
+
+    def _write(self, path: Path) -> None:
+        with atomic_output(path, force=True) as fh:
             self.sheet.to_csv(fh, index=False, lineterminator="\n")
+
+    def _save_aside(self) -> str:
+        from datetime import datetime
+
+        aside = self.path.with_name(f"{self.path.stem}.unsaved-{datetime.now():%Y%m%dT%H%M%S}{self.path.suffix}")
+        try:
+            self._write(aside)
+        except OSError as exc:
+            return f"this session's labels could not be saved elsewhere either ({exc.strerror or exc})"
+        return f"this session's labels are in {aside}"
 
     def next_row(self) -> int | None:
         """The first row neither labelled nor skipped in this session."""

@@ -44,13 +44,19 @@ def log(ctx_quiet: bool, message: str) -> None:
         click.echo(message, err=True)
 
 
+def log_truncated(quiet: bool, count: int, max_chars: int) -> None:
+    """Truncation changes what the model reads: say so even with --quiet."""
+    if count:
+        click.echo(f"cut {count} post(s) longer than {max_chars} characters at --max-chars {max_chars}", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rupture-nlp")
 def main():
     """Label forum posts about therapy: rupture type, repair outcome, the therapist's response and risk.
 
-    Labels follow the label specification v1.1 (see data/codebook.md). A model folder holds a joblib
-    pickle: load only models from someone you trust.
+    Labels follow the label specification v1.1 (see data/codebook.md). A model folder holds a skops
+    file, which loads only the types it is allowed to (`verify` checks it), and its model card (`card`).
 
     \b
     Example:
@@ -60,8 +66,22 @@ def main():
     """
 
 
-model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
-                            type=click.Path(file_okay=False), help="Model folder.")
+def _trust_pickle(ctx, param, value):
+    if value:  # the environment reaches the worker processes of predict too
+        import os
+
+        from rupture_nlp.trust import TRUST_PICKLE_ENV
+
+        os.environ[TRUST_PICKLE_ENV] = "1"
+
+
+def model_option(func):
+    """--model, and --trust-pickle for a model folder of the old joblib format."""
+    func = click.option("--trust-pickle", is_flag=True, expose_value=False, callback=_trust_pickle,
+                        help="Load a joblib (pickle) model of the old format: a pickle can run any code, so only "
+                             "one you made or trust (also RUPTURE_NLP_TRUST_PICKLE=1).")(func)
+    return click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
+                        type=click.Path(file_okay=False), help="Model folder.")(func)
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress or log lines on standard error.")
 force_option = click.option("--force", is_flag=True, help="Replace an existing output.")
 
@@ -125,6 +145,7 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the metrics as JSON here.")
+@click.option("--record", is_flag=True, help="Record the macro-F1 and its interval in the model's manifest and card.")
 @click.option("--fail-under", multiple=True, metavar="[FACET=]F1",
               help="Exit 1 if a facet's macro-F1 is below this (repeatable; no FACET means every facet).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(100, 100000),
@@ -133,7 +154,7 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
               help="Corpus whose train split trains the baselines (default: --data); for a new forum's file.")
 @force_option
 @user_errors
-def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_data, force):
+def evaluate(model, data, split, fmt, output, record, fail_under, bootstrap, baseline_data, force):
     """Score a model on a split, side by side with three baselines trained in the same run.
 
     Per facet: accuracy, macro-F1 with a 95% bootstrap interval (resampling threads), per-class
@@ -143,6 +164,7 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_da
     \b
     Example:
       rupture-nlp evaluate --model models/default --data data/posts.csv --fail-under 0.5
+      rupture-nlp evaluate --record --data data/posts.csv --split test
       rupture-nlp evaluate --data data/adaptation/forum_c.csv --split new_forum --baseline-data data/posts.csv
     """
     from rupture_nlp.api import evaluate_model
@@ -162,6 +184,11 @@ def evaluate(model, data, split, fmt, output, fail_under, bootstrap, baseline_da
         from rupture_nlp.evaluate import render_text
 
         click.echo(render_text(payload))
+    if record:
+        from rupture_nlp.card import evaluation_check
+        from rupture_nlp.persist import record_check
+
+        record_check(model, evaluation_check(payload, data))
     failed = [f"{f} {payload['systems']['model'][f]['macro_f1']:.3f} < {t}" for f, t in gates.items()
               if payload["systems"]["model"][f]["macro_f1"] < t]
     if failed:
@@ -172,9 +199,13 @@ input_options = [
     click.argument("input_path", metavar="INPUT", type=str),
     click.option("--text-column", default="text", show_default=True, help="Column (CSV) or field (JSONL) with the post."),
     click.option("--id-column", help="Column or field kept as the post's id (default: the row number)."),
-    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt"]), default="auto",
+    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt", "xlsx"]), default="auto",
                  show_default=True, help="auto goes by the file's extension, then its first line."),
     click.option("--skip-invalid", is_flag=True, help="Skip empty or non-text rows (counted on standard error)."),
+    click.option("--encoding", default="utf-8", show_default=True,
+                 help="Text encoding of INPUT, e.g. cp1252 or latin-1 for a CSV saved by Excel on Windows."),
+    click.option("--max-chars", default=100_000, show_default=True, type=click.IntRange(1),
+                 help="Cut longer posts here (counted on standard error)."),
 ]
 
 
@@ -197,8 +228,8 @@ def with_input_options(func):
 @force_option
 @quiet_option
 @user_errors
-def predict(model, input_path, text_column, id_column, input_format, skip_invalid, output, fmt, explain,
-            batch_size, jobs, force, quiet):
+def predict(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output,
+            fmt, explain, batch_size, jobs, force, quiet):
     """Label posts from a CSV, JSON Lines or plain-text file (one post a line), or - for standard input.
 
     One output row per input row, in input order, with its id, the four labels, the confidence of each
@@ -213,12 +244,13 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
     from rupture_nlp.predict import PredictRequest, predict_file
 
     spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
-                     skip_invalid=skip_invalid, batch_size=batch_size)
+                     skip_invalid=skip_invalid, batch_size=batch_size, encoding=encoding, max_chars=max_chars)
     stats = predict_file(PredictRequest(model_dir=model, spec=spec, output=output, output_format=fmt,
                                         explain=explain, jobs=jobs, force=force,
                                         progress=not quiet and sys.stderr.isatty()))
     if stats["skipped"]:
         log(quiet, f"skipped {stats['skipped']} invalid row(s)")
+    log_truncated(quiet, stats.get("truncated", 0), max_chars)
     log(quiet, f"labelled {stats['posts']} posts")
 
 
@@ -234,8 +266,8 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
 @force_option
 @quiet_option
 @user_errors
-def triage(model, input_path, text_column, id_column, input_format, skip_invalid, output, fmt, explain,
-           threshold, force, quiet):
+def triage(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output, fmt,
+           explain, threshold, force, quiet):
     """Rank threads for moderators: urgent, review, uncertain, support, routine.
 
     INPUT needs the columns thread_id, author and position (or created_at) beside the text.
@@ -253,15 +285,18 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
 
     if output:
         check_writable(Path(output), force)
-    if input_path == "-" or input_format not in ("auto", "csv") or not input_path.lower().endswith(".csv"):
-        raise click.ClickException("triage reads a CSV file with the columns thread_id, author, position "
-                                   "(or created_at) and the text")
-    posts = read_csv_strict(input_path)
+    if input_path == "-" or input_format not in ("auto", "csv", "xlsx") or not (
+            input_path.lower().endswith((".csv", ".xlsx"))):
+        raise click.ClickException("triage reads a CSV (or .xlsx) file with the columns thread_id, author, "
+                                   "position (or created_at) and the text")
+    posts = read_csv_strict(input_path, encoding=encoding)
     check_structure(posts)
-    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, skip_invalid=skip_invalid)
+    spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, skip_invalid=skip_invalid,
+                     max_chars=max_chars)
     posts = valid_rows(posts, spec)
     if posts.attrs.get("skipped"):
         log(quiet, f"skipped {posts.attrs['skipped']} invalid row(s)")
+    log_truncated(quiet, posts.attrs.get("truncated", 0), max_chars)
     m = load_model(model)
     queue = triage_posts(m, posts, text_column=text_column, explain=explain, threshold=threshold)
     with atomic_output(output, force=force) as fh:
@@ -357,4 +392,5 @@ def tune(data, config, output, results, jobs, force, quiet):
 
 # The commands of adapting to a forum (sample, annotate, agreement) live in their own module.
 from rupture_nlp import cli_adapt  # noqa: E402,F401  (registers its commands on `main`)
+from rupture_nlp import cli_model  # noqa: E402,F401  (card, verify)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from rupture_nlp.cli import force_option, log, main, model_option, quiet_option, user_errors, with_input_options
+from rupture_nlp.cli import (force_option, log, log_truncated, main, model_option, quiet_option, user_errors,
+                             with_input_options)
 
 
 @main.command()
@@ -22,8 +23,8 @@ from rupture_nlp.cli import force_option, log, main, model_option, quiet_option,
 @force_option
 @quiet_option
 @user_errors
-def sample(model, input_path, text_column, id_column, input_format, skip_invalid, n, strategy, seed, labelled,
-           output, force, quiet):
+def sample(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, n, strategy,
+           seed, labelled, output, force, quiet):
     """Pick the posts of your own forum that would teach the model most, as an annotation sheet.
 
     Uncertainty sampling with diversity (or random), seeded. The sheet has the post id, text, the
@@ -39,12 +40,34 @@ def sample(model, input_path, text_column, id_column, input_format, skip_invalid
     from rupture_nlp.persist import atomic_output, check_writable, load_model
 
     check_writable(Path(output), force)
+    check_not_a_labelled_sheet(Path(output), labelled)
     posts = read_all(InputSpec(path=input_path, text_column=text_column, id_column=id_column,
-                               input_format=input_format, skip_invalid=skip_invalid))
+                               input_format=input_format, skip_invalid=skip_invalid, encoding=encoding,
+                               max_chars=max_chars))
+    log_truncated(quiet, posts.attrs.get("truncated", 0), max_chars)
     sheet = sample_posts(load_model(model), posts, n, strategy=strategy, seed=seed, skip_ids=labelled_ids(labelled))
     with atomic_output(output, force=force) as fh:
         sheet.to_csv(fh, index=False, lineterminator="\n")
     log(quiet, f"wrote {len(sheet)} posts to {output} (strategy {strategy}, seed {seed})")
+
+
+def check_not_a_labelled_sheet(output: Path, labelled) -> None:
+    """A new sheet never replaces labels, even with --force: neither a --labelled sheet nor a labelled output."""
+    from rupture_nlp.adapt import REQUIRED, labelled_rows
+    from rupture_nlp.data import InputError, read_csv_strict
+
+    if any(Path(p).resolve() == output.resolve() for p in labelled):
+        raise InputError(f"{output} is one of the --labelled sheets: writing the new sheet there would lose its "
+                         f"labels; write it to another file")
+    if output.is_file():
+        try:
+            sheet = read_csv_strict(output, REQUIRED)
+        except InputError:
+            return  # not a sheet of labels: --force may replace it
+        done = int(labelled_rows(sheet.fillna("")).sum())
+        if done:
+            raise InputError(f"{output} holds {done} labelled post(s): a new sheet would lose them, even with "
+                             f"--force; pass it with --labelled and write the new sheet to another file")
 
 
 @main.command()
@@ -115,8 +138,8 @@ def annotate(sheet):
 @force_option
 @quiet_option
 @user_errors
-def shift(model, input_path, text_column, id_column, input_format, skip_invalid, n_sample, seed, fmt, output,
-          record, force, quiet):
+def shift(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, n_sample, seed,
+          fmt, output, record, force, quiet):
     """How far your forum is from the training corpus, before you trust a label there.
 
     Reads your own unlabelled posts (any input predict reads) and reports a domain classifier's
@@ -137,7 +160,7 @@ def shift(model, input_path, text_column, id_column, input_format, skip_invalid,
         check_writable(Path(output), force)
     m = load_model(model)
     spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
-                     skip_invalid=skip_invalid)
+                     skip_invalid=skip_invalid, encoding=encoding, max_chars=max_chars)
     texts, total = sample_texts(spec, n_sample, seed)
     result = shift_report(m, texts, total=total, seed=seed)
     text = json.dumps(result, indent=2) if fmt == "json" else render_text(result)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
-import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from rupture_nlp.labels import FACETS, inconsistent_rows, invalid_label_rows
+from rupture_nlp.readers import (DEFAULT_ENCODING, DEFAULT_MAX_CHARS, InputError, check_encoding,
+                                 check_not_binary, csv_records, decode_error, jsonl_records, lines, open_binary,
+                                 read_xlsx)
 
 CORPUS_COLUMNS = ["post_id", "thread_id", "author", "position", "reply_to", "created_at", "text",
                   *FACETS, "split"]
-FORMATS = ("auto", "csv", "jsonl", "txt")
+FORMATS = ("auto", "csv", "jsonl", "txt", "xlsx")
+NUMBER = re.compile(r"^\s*[-+]?[\d.,]+(?:[eE][-+]?\d+)?\s*$")
 HAS_LETTER = re.compile(r"[^\W\d_]")
-
-
-class InputError(ValueError):
-    """Input the user can fix; the message says what is wrong and how to fix it."""
 
 
 def _rows(numbers: list[int], limit: int = 10) -> str:
@@ -39,34 +36,50 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"input file not found: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder, not a file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty: there are no posts to read")
-
-
-def _decode_error(path, exc: UnicodeDecodeError) -> InputError:
-    return InputError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-                      f"re-save it as UTF-8")
-
-
-def read_csv_strict(path: str | Path, required: list[str] | None = None) -> pd.DataFrame:
-    """Read a whole CSV of strings with clear errors for the usual mistakes."""
-    path = Path(path)
-    _check_file(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise _decode_error(path, exc) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{path} is not a readable CSV file: {str(exc).strip().splitlines()[-1]}") from None
+def read_csv_strict(path: str | Path, required: list[str] | None = None,
+                    encoding: str = DEFAULT_ENCODING) -> pd.DataFrame:
+    """Read a whole CSV (or .xlsx) file of strings, with one clear error for each usual mistake:
+    a byte-order mark is dropped, fields may be of any size, an unterminated quote or a ragged row is
+    named by its line, a file in another encoding is named with the option that reads it."""
+    name = str(path)
+    if Path(name).suffix.lower() == ".xlsx":
+        df = read_xlsx(name, name)
+    else:
+        records = list(_text_records(name, encoding, "CSV", lambda stream: csv_records(stream, name)))
+        if not records:
+            raise InputError(f"{name} is empty: there are no posts to read")
+        header = records[0][1]
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise InputError(f"{name}: the header names column(s) {', '.join(map(repr, twice))} more than once; "
+                             f"rename them so that each column has its own name")
+        df = pd.DataFrame([r for _, r in records[1:]], columns=header, dtype=object).astype(str)
+    df.columns = [str(c) for c in df.columns]
     missing = [c for c in (required or []) if c not in df.columns]
     if missing:
         raise InputError(f"{path} lacks column(s) {', '.join(missing)}; columns found: {', '.join(df.columns)}")
     return df
+
+
+def _text_records(path: str, encoding: str, fmt: str, parse, peek: bool = False):
+    """Open ``path`` (or standard input) as text in ``encoding`` and yield what ``parse`` reads from it;
+    decoding errors become an InputError naming the byte, its line and the likely encoding."""
+    name = "standard input" if path == "-" else path
+    codec = check_encoding(encoding)
+    raw = open_binary(path)
+    try:
+        head = raw.peek(4096)[:4096]
+        check_not_binary(head[:8], name, fmt)
+        stream = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+        try:
+            yield from (parse(stream, head) if peek else parse(stream))
+        except UnicodeDecodeError as exc:
+            raise decode_error(name, path, codec, exc) from None
+        finally:
+            stream.detach()
+    finally:
+        if path != "-":
+            raw.close()
 
 
 def read_corpus(path: str | Path) -> pd.DataFrame:
@@ -105,17 +118,11 @@ class InputSpec:
     input_format: str = "auto"
     skip_invalid: bool = False
     batch_size: int = 2000
+    encoding: str = DEFAULT_ENCODING
+    max_chars: int = DEFAULT_MAX_CHARS
 
 
-def _open_text(path: str):
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="strict", newline="")
-    p = Path(path)
-    _check_file(p)
-    return open(p, encoding="utf-8", errors="strict", newline="")
-
-
-def _sniff_format(path: str, first_line: str) -> str:
+def _sniff_format(path: str, head: bytes) -> str:
     suffix = Path(path).suffix.lower() if path != "-" else ""
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
@@ -123,8 +130,11 @@ def _sniff_format(path: str, first_line: str) -> str:
         return "csv"
     if suffix in (".txt", ".text"):
         return "txt"
-    stripped = first_line.lstrip()
-    if stripped.startswith("{"):
+    if suffix == ".xlsx":
+        return "xlsx"
+    text = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if first_line.lstrip().startswith("{"):
         return "jsonl"
     return "csv" if "," in first_line else "txt"
 
@@ -134,63 +144,32 @@ def iter_input(spec: InputSpec) -> Iterator[pd.DataFrame]:
 
     Invalid rows (empty, or holding no letter, or not a string in JSON) raise InputError naming them,
     or, with ``skip_invalid``, are dropped and counted in the ``skipped`` attribute of each batch.
+    Texts longer than ``max_chars`` are cut there and counted in the ``truncated`` attribute.
     """
     if spec.input_format not in FORMATS:
         raise InputError(f"unknown input format {spec.input_format!r}; choose one of {', '.join(FORMATS)}")
-    fh = _open_text(spec.path)
+    if spec.max_chars < 1:
+        raise InputError("--max-chars must be at least 1")
     name = "standard input" if spec.path == "-" else spec.path
-    try:
-        first = fh.readline()
-        if not first.strip():
-            rest = fh.read(1)
-            if not rest:
-                raise InputError(f"{name} is empty: there are no posts to read")
-            first += rest
-        fmt = spec.input_format if spec.input_format != "auto" else _sniff_format(spec.path, first)
-        stream = _chain(first, fh)
-        reader = {"csv": _csv_batches, "jsonl": _jsonl_batches, "txt": _txt_batches}[fmt]
-        seen_any = False
-        for batch in reader(stream, spec, name):
-            seen_any = True
-            batch = _validate_batch(batch, spec, name)
-            if len(batch) or batch.attrs.get("skipped"):
-                yield batch
-        if not seen_any:
-            raise InputError(f"{name} has no posts (a header alone, or only blank lines)")
-    except UnicodeDecodeError as exc:
-        raise _decode_error(name, exc) from None
-    finally:
-        if spec.path != "-":
-            fh.close()
+    readers = {"csv": _csv_batches, "jsonl": _jsonl_batches, "txt": _txt_batches}
 
+    def parse(stream, head):
+        fmt = spec.input_format if spec.input_format != "auto" else _sniff_format(spec.path, head)
+        yield from readers[fmt](stream, spec, name)
 
-class _chain(io.TextIOBase):
-    """A text stream that first replays a line already read."""
-
-    def __init__(self, first: str, rest):
-        self._first, self._rest = first, rest
-
-    def readable(self):
-        return True
-
-    def read(self, size=-1):
-        if self._first:
-            head, self._first = self._first, ""
-            return head + (self._rest.read() if size is None or size < 0 else "")
-        return self._rest.read(size)
-
-    def readline(self, size=-1):
-        if self._first:
-            head, self._first = self._first, ""
-            return head
-        return self._rest.readline(size)
-
-    def __iter__(self):
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line
+    fmt = spec.input_format if spec.input_format != "auto" else _sniff_format(spec.path, b"")
+    if fmt == "xlsx":
+        batches = _xlsx_batches(spec, name)
+    else:
+        batches = _text_records(spec.path, spec.encoding, "CSV" if fmt == "csv" else "text", parse, peek=True)
+    seen_any = False
+    for batch in batches:
+        seen_any = True
+        batch = _validate_batch(batch, spec, name)
+        if len(batch) or batch.attrs.get("skipped"):
+            yield batch
+    if not seen_any:
+        raise InputError(f"{name} has no posts (a header alone, or only blank lines)")
 
 
 def no_text_column(name: str, column: str, found) -> InputError:
@@ -215,39 +194,33 @@ def _frame(chunk) -> pd.DataFrame:
     return pd.DataFrame({"row": list(rows), "id": list(ids), "text": pd.Series(list(texts), dtype=object)})
 
 
-def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if not header:
-        raise InputError(f"{name} is empty: there are no posts to read")
+def _columns(header, spec: InputSpec, name: str) -> tuple[int, int | None]:
+    header = [str(h) for h in header]
     if spec.text_column not in header:
         raise no_text_column(name, spec.text_column, header)
     if spec.id_column and spec.id_column not in header:
         raise InputError(f"{name} has no id column {spec.id_column!r}; columns found: {', '.join(header)}")
-    t_idx = header.index(spec.text_column)
-    i_idx = header.index(spec.id_column) if spec.id_column else None
+    return header.index(spec.text_column), header.index(spec.id_column) if spec.id_column else None
+
+
+def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
+    """Rows are numbered as a spreadsheet shows them less the header (row 1 is the first post)."""
+    reader = csv_records(stream, name)
+    first = next(reader, None)
+    if first is None:
+        raise InputError(f"{name} is empty: there are no posts to read")
+    t_idx, i_idx = _columns(first[1], spec, name)
 
     def records():
-        for number, record in enumerate(reader, start=1):
-            if not record:
-                continue
-            text = record[t_idx] if t_idx < len(record) else ""
-            yield number, (record[i_idx] if i_idx is not None and i_idx < len(record) else str(number)), text
+        for number, (_, record) in enumerate(reader, start=1):
+            yield number, (record[i_idx] if i_idx is not None else str(number)), record[t_idx]
 
     yield from _batched(records(), spec.batch_size)
 
 
 def _jsonl_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
     def records():
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError(f"{name} line {number} is not valid JSON (JSON Lines takes one object a line)") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{name} line {number} is not a JSON object")
+        for number, record in jsonl_records(stream, name):
             if spec.text_column not in record:
                 raise InputError(f"{name} line {number} has no field {spec.text_column!r}; fields found: "
                                  f"{', '.join(record)}. Name the text field with --text-column")
@@ -259,31 +232,57 @@ def _jsonl_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]
 
 
 def _txt_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
-    lines = ((n, line.rstrip("\r\n")) for n, line in enumerate(stream, start=1))
-    yield from _batched(((n, str(n), line) for n, line in lines if line.strip()), spec.batch_size)
+    numbered = ((n, line.rstrip("\r\n")) for n, line in enumerate(lines(stream, name), start=1))
+    yield from _batched(((n, str(n), line) for n, line in numbered if line.strip()), spec.batch_size)
+
+
+def _xlsx_batches(spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
+    """The first sheet of a workbook; row 1 is the first row under the header."""
+    table = read_xlsx(spec.path, name)
+    t_idx, i_idx = _columns(table.columns, spec, name)
+    values = table.to_numpy()
+    yield from _batched(((n, str(row[i_idx]) if i_idx is not None else str(n), row[t_idx])
+                         for n, row in enumerate(values, start=1)), spec.batch_size)
 
 
 def is_valid_text(value) -> bool:
     return isinstance(value, str) and bool(HAS_LETTER.search(value))
 
 
+def _numbers_only(values) -> bool:
+    present = [v for v in values if not (isinstance(v, str) and not v.strip())]
+    return bool(present) and all(isinstance(v, int | float) or isinstance(v, str) and NUMBER.match(v)
+                                 for v in present)
+
+
+def truncate(texts: pd.Series, max_chars: int) -> tuple[pd.Series, int]:
+    """Texts cut at ``max_chars`` characters, and how many were cut."""
+    long = texts.str.len() > max_chars
+    if not long.any():
+        return texts, 0
+    return texts.where(~long, texts.str.slice(0, max_chars)), int(long.sum())
+
+
 def _validate_batch(batch: pd.DataFrame, spec: InputSpec, name: str) -> pd.DataFrame:
     valid = batch["text"].map(is_valid_text).astype(bool)
-    if valid.all():
-        batch["text"] = batch["text"].astype(str)
-        return batch
-    bad = batch.loc[~valid, "row"].tolist()
-    if not spec.skip_invalid:
-        raise InputError(f"{name}: row(s) {_rows(bad)} have an empty or non-text {spec.text_column!r} "
-                         f"(use --skip-invalid to skip them)")
-    kept = batch.loc[valid].reset_index(drop=True)
-    kept["text"] = kept["text"].astype(str)
-    kept.attrs["skipped"] = len(bad)
-    return kept
+    if not valid.all():
+        bad = batch.loc[~valid, "row"].tolist()
+        if not valid.any() and _numbers_only(batch["text"]):
+            raise InputError(f"{name}: column {spec.text_column!r} holds only numbers (row(s) {_rows(bad)}), not "
+                             f"the text of posts; name the text column with --text-column")
+        if not spec.skip_invalid:
+            raise InputError(f"{name}: row(s) {_rows(bad)} have an empty or non-text {spec.text_column!r} "
+                             f"(use --skip-invalid to skip them)")
+        batch = batch.loc[valid].reset_index(drop=True)
+        batch.attrs["skipped"] = len(bad)
+    batch["text"], cut = truncate(batch["text"].astype(str), spec.max_chars)
+    batch.attrs["truncated"] = cut
+    return batch
 
 
 def valid_rows(table: pd.DataFrame, spec: InputSpec, name: str | None = None) -> pd.DataFrame:
-    """The rows of a whole table whose text is valid (same rules and messages as :func:`iter_input`)."""
+    """The rows of a whole table whose text is valid (same rules and messages as :func:`iter_input`);
+    texts over ``spec.max_chars`` are cut (counted in the ``truncated`` attribute)."""
     name = name or spec.path
     if spec.text_column not in table.columns:
         raise no_text_column(name, spec.text_column, table.columns)
@@ -291,7 +290,9 @@ def valid_rows(table: pd.DataFrame, spec: InputSpec, name: str | None = None) ->
                           "text": table[spec.text_column].astype(object)})
     kept = _validate_batch(batch, spec, name)
     out = table.iloc[kept["row"].to_numpy() - 1].reset_index(drop=True)
+    out[spec.text_column] = kept["text"].to_numpy()
     out.attrs["skipped"] = kept.attrs.get("skipped", 0)
+    out.attrs["truncated"] = kept.attrs.get("truncated", 0)
     return out
 
 
@@ -300,4 +301,5 @@ def read_all(spec: InputSpec) -> pd.DataFrame:
     batches = list(iter_input(spec))
     df = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=["row", "id", "text"])
     df.attrs["skipped"] = sum(b.attrs.get("skipped", 0) for b in batches)
+    df.attrs["truncated"] = sum(b.attrs.get("truncated", 0) for b in batches)
     return df

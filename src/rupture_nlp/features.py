@@ -20,7 +20,35 @@ from sklearn.utils.validation import check_is_fitted
 CACHE_LIMIT = 300_000  # distinct words kept per process; the cache starts afresh beyond it
 
 
-class WordCachedCharVectorizer(TfidfVectorizer):
+class CompactVocabulary:
+    """Stores a fitted ``vocabulary_`` as two arrays (terms, column ids) instead of a dict.
+
+    skops writes a dict one node per entry (and each numpy integer as a file of its own): for the tens
+    of thousands of n-grams of a vocabulary that made a model file of 140 MB that loaded in twice the
+    time of the joblib pickle. Two arrays are two files. The dict is rebuilt, the same, on loading.
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        vocab = state.pop("vocabulary_", None)
+        if isinstance(vocab, dict):
+            state["vocabulary_terms_"] = np.array(list(vocab), dtype=str)
+            state["vocabulary_ids_"] = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        terms, ids = state.pop("vocabulary_terms_", None), state.pop("vocabulary_ids_", None)
+        if terms is not None:
+            state["vocabulary_"] = dict(zip(terms.tolist(), ids.tolist()))
+        super().__setstate__(state)
+
+
+class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
+    """scikit-learn's ``TfidfVectorizer``, stored compactly (see :class:`CompactVocabulary`)."""
+
+
+class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
     """``TfidfVectorizer`` whose transform, for ``analyzer="char_wb"``, computes each word's n-grams once.
 
     A batch becomes (documents x words) counts times a cached (words x features) matrix of each

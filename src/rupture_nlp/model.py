@@ -21,7 +21,6 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, clone
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
@@ -29,7 +28,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from rupture_nlp.config import Config, load_config
-from rupture_nlp.features import SentenceFocus, WordCachedCharVectorizer
+from rupture_nlp.features import CompactTfidfVectorizer, SentenceFocus, WordCachedCharVectorizer
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
 from rupture_nlp.ood import (DomainReference, covariates, fit_covariate_temperature, inverse_temperature,
                              text_fingerprint)
@@ -43,8 +42,9 @@ def template_pipeline() -> Pipeline:
     """The pipeline whose parameter names the config uses (normalise, tfidf__word, tfidf__char, clf)."""
     return Pipeline([
         ("normalise", ForumNormaliser()),
-        ("tfidf", FeatureUnion([("word", TfidfVectorizer()), ("char", WordCachedCharVectorizer(analyzer="char_wb")),
-                                ("focus", Pipeline([("select", SentenceFocus()), ("tfidf", TfidfVectorizer())]))])),
+        ("tfidf", FeatureUnion([("word", CompactTfidfVectorizer()),
+                                ("char", WordCachedCharVectorizer(analyzer="char_wb")),
+                                ("focus", Pipeline([("select", SentenceFocus()), ("tfidf", CompactTfidfVectorizer())]))])),
         ("clf", LogisticRegression()),
     ])
 
@@ -206,6 +206,25 @@ class RuptureModel(BaseEstimator):
                                                labels=list(FACETS[f]), zero_division=0)),
                     "folds": len(splits)}
         return self
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self):
+        """Plain arrays instead of DataFrames, so that skops can store the model without pickle (a
+        DataFrame's internals are not a type skops knows); the manifest is added back on loading."""
+        state = dict(super().__getstate__())
+        state.pop("manifest_", None)
+        if isinstance(state.get("oof_proba_"), dict):
+            state["oof_proba_"] = {f: {"columns": [str(c) for c in p.columns], "values": p.to_numpy()}
+                                   for f, p in state["oof_proba_"].items()}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        proba = state.get("oof_proba_")
+        if isinstance(proba, dict):
+            state["oof_proba_"] = {f: pd.DataFrame(p["values"], columns=p["columns"]) if isinstance(p, dict) else p
+                                   for f, p in proba.items()}
+        super().__setstate__(state)
 
     # ------------------------------------------------------------- prediction
     def transform(self, texts) -> "np.ndarray":

@@ -117,12 +117,13 @@ def predict_file(req: PredictRequest) -> dict:
     if req.output_format not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {req.output_format!r}; choose {', '.join(OUTPUT_FORMATS)}")
     model = load_model(req.model_dir)  # fail early, before any output is opened, on a bad model
-    stats = {"posts": 0, "skipped": 0}
+    stats = {"posts": 0, "skipped": 0, "truncated": 0}
     batches = iter_input(req.spec)
 
     def counted():
         for batch in batches:
             stats["skipped"] += batch.attrs.get("skipped", 0)
+            stats["truncated"] += batch.attrs.get("truncated", 0)
             if len(batch):
                 yield batch
 
