@@ -1,0 +1,336 @@
+"""Sentence evidence: which sentences of a post decided each label, scored by leaving each one out.
+
+A post is split into sentences with exact character offsets into the original text (Python string
+indices, i.e. Unicode code points). Lines quoted from another post ("> ..." lines, which the
+normaliser drops) are marked as quotes and are never evidence.
+
+A sentence's score for a facet is the drop in the probability of the facet's predicted label when
+the sentence is deleted from the post: ``p(label | post) - p(label | post without the sentence)``.
+Leave-one-out is exact for any pipeline; the sum of a sentence's linear feature contributions is not
+for ours: TF-IDF rows are l2-normalised per post (deleting a sentence rescales every other feature),
+term frequencies are sublinear (1 + log tf), and word bigrams span sentence boundaries, so the
+contributions of sentences do not add up to the decision.
+
+Which probability: rupture_type and risk use their calibrated probability; repair_outcome and
+therapist_response their probability given a rupture (the one whose argmax picks their label; the
+joint one would credit the rupture's own sentences to them too). The post's calibration temperature
+is held fixed, so a score measures content, not the flattening that comes with shorter text.
+
+Speed: the variants of a post differ from it by one sentence, and our features are counts
+(char_wb n-grams inside words, word n-grams of a token stream), so :class:`EvidenceScorer` builds
+the variants' count rows as ``post - sentence`` (plus the word n-grams across the cut), then applies
+the vectorizers' own tf-idf weighting, and scores all variants of a batch in one pass. A post whose
+normalisation is not local to its sentences (checked: the features rebuilt from its sentences must
+equal the model's) and any other pipeline take the plain route: the variant texts through
+``model.transform``. Tests check that both routes agree.
+
+Shown text: offsets point into the original post; the text shown (``text``, the triage page) has
+names masked as "[name]", with the normaliser's own rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
+from rupture_nlp.ood import covariates
+from rupture_nlp.text import KEEP_CAPITALISED, NAME
+
+LINE = re.compile(r"[^\r\n\u2028\u2029]+")
+QUOTE_START = re.compile(r"[ \t]*(?:>|&gt;)")
+# A sentence ends at . ! ? or … (repeated or mixed), with any closing quotes or brackets, before a space.
+SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)")
+ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "approx", "appt", "prof", "no"}
+NAME_SHOWN = "[name]"
+CHUNK_ROWS = 4000  # variants scored per pass: bounds memory however long the batch
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    quote: bool = False
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences and quoted lines of ``text`` in order; ``text[s.start:s.end]`` is the sentence, with
+    no surrounding white space. Line breaks (LF, CRLF, CR) always end a sentence."""
+    out = []
+    for line in LINE.finditer(text):
+        lo, hi = line.span()
+        if QUOTE_START.match(text, lo):
+            out.append(_trimmed(text, lo, hi, quote=True))
+            continue
+        start = lo
+        for m in SENTENCE_END.finditer(text, lo, hi):
+            word = re.search(r"[\w.]+$", text[start:m.start()])
+            if m.group() == "." and word and word.group().lower() in ABBREVIATIONS:
+                continue
+            out.append(_trimmed(text, start, m.end()))
+            start = m.end()
+        out.append(_trimmed(text, start, hi))
+    return [s for s in out if s is not None]
+
+
+def _trimmed(text: str, lo: int, hi: int, quote: bool = False) -> Sentence | None:
+    while lo < hi and text[lo].isspace():
+        lo += 1
+    while hi > lo and text[hi - 1].isspace():
+        hi -= 1
+    return Sentence(lo, hi, quote) if hi > lo else None
+
+
+def name_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of the words the normaliser masks as names."""
+    return [m.span(1) for m in NAME.finditer(text) if m.group(1) not in KEEP_CAPITALISED]
+
+
+def shown(text: str, start: int, end: int, names: list[tuple[int, int]] | None = None) -> str:
+    """``text[start:end]`` with names replaced by "[name]"."""
+    names = name_spans(text) if names is None else names
+    parts, at = [], start
+    for a, b in names:
+        if a >= start and b <= end:
+            parts += [text[at:a], NAME_SHOWN]
+            at = b
+    return "".join(parts) + text[at:end]
+
+
+@dataclass
+class Evidence:
+    facet: str
+    label: str
+    start: int
+    end: int
+    text: str
+    score: float  # drop in p(label) when the sentence is left out
+    share: float  # score / sum of the post's positive scores for this facet
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class EvidenceScorer:
+    """Leave-one-out sentence scores for a fitted :class:`~rupture_nlp.model.RuptureModel`."""
+
+    def __init__(self, model, exact_only: bool = False):
+        self.model = model
+        steps = model.features_.named_steps
+        self.normalise = steps["normalise"]
+        union = steps["tfidf"]
+        self.blocks = [(name, t) for name, t in union.transformer_list if t != "drop"]
+        fast = not exact_only and all(
+            (name == "word" and t.analyzer == "word") or (name == "char" and t.analyzer == "char_wb"
+                                                          and hasattr(t, "_word_row")) for name, t in self.blocks)
+        self.fast = fast
+        if fast:
+            word = dict(self.blocks).get("word")
+            if word is not None:
+                self._w_pre, self._w_tok = word.build_preprocessor(), word.build_tokenizer()
+                self._w_stop = word.get_stop_words()
+                self._w_range = word.ngram_range
+            char = dict(self.blocks).get("char")
+            if char is not None:
+                char._cache()
+        self.fallbacks = 0  # posts scored by the plain route although the fast one was on
+
+    # --------------------------------------------------------------- features of the variants
+    def _word_counts(self, vec, pieces_tokens: list[list[str]], sentence_at: list[int]):
+        """Rows: the post's counts, then one delta (post - variant) per sentence."""
+        vocab = vec.vocabulary_
+        tokens = [t for toks in pieces_tokens for t in toks]
+        full = Counter(g for g in vec._word_ngrams(tokens, self._w_stop) if g in vocab)
+        rows = [full]
+        lo, hi = self._w_range
+        bounds = np.cumsum([0] + [len(t) for t in pieces_tokens])
+        for p in sentence_at:
+            a, b = int(bounds[p]), int(bounds[p + 1])
+            if a == b:
+                rows.append(Counter())
+                continue
+            left, right = tokens[max(0, a - hi + 1):a], tokens[b:b + hi - 1]
+            delta = Counter(g for g in vec._word_ngrams(left + tokens[a:b] + right, self._w_stop) if g in vocab)
+            delta.subtract(g for g in vec._word_ngrams(left + right, self._w_stop) if g in vocab)
+            # n-grams wholly inside `left` or `right` cancel; keep only the change
+            rows.append(Counter({k: v for k, v in delta.items() if v}))
+        return [{vocab[k]: v for k, v in r.items()} for r in rows]
+
+    @staticmethod
+    def _weight(vec, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """What ``vec.transform`` does to raw counts (binary, sublinear tf, idf, norm)."""
+        counts = counts.tocsr(copy=True)
+        counts.eliminate_zeros()
+        if vec.binary:
+            counts.data[:] = 1.0
+        elif vec.sublinear_tf:
+            np.log(counts.data, out=counts.data)
+            counts.data += 1.0
+        X = counts @ sp.diags(vec.idf_) if vec.use_idf else counts
+        return normalize(X, norm=vec.norm, copy=False) if vec.norm else X
+
+    def _fast_rows(self, text: str, sentences: list[Sentence]):
+        """(full counts per block, delta counts per block) for one post, or None if the pieces'
+        normalisation is not that of the post (then the plain route is exact)."""
+        pieces, cuts, at = [], [], 0
+        for s in sentences:
+            if s.quote:
+                continue
+            if at < s.start:
+                pieces.append(text[at:s.start])
+            cuts.append(len(pieces))
+            pieces.append(text[s.start:s.end])
+            at = s.end
+            if text.startswith((">", "&gt;"), s.start):  # would become a quote line once cut: plain route
+                return None
+        pieces.append(text[at:])
+        normalised = self.normalise.transform(pieces)
+        out = {}
+        for name, vec in self.blocks:
+            if name == "word":
+                toks = [self._w_tok(self._w_pre(p)) for p in normalised]
+                out[name] = self._word_counts(vec, toks, cuts)
+            else:
+                pre = vec._preprocess
+                rows = [[vec._word_row(w) for w in pre(p).split()] for p in normalised]
+                full = [r for row in rows for r in row]
+                out[name] = [full] + [rows[c] for c in cuts]
+        return out
+
+    def _fast_variants(self, texts, sentences, X_full):
+        """Feature rows of every variant of the posts taking the fast route; the posts that cannot."""
+        for _, vec in self.blocks:
+            if hasattr(vec, "_cache"):
+                vec._cache()  # may start afresh here, never between the rows of one pass
+        blocks = {name: ([], []) for name, _ in self.blocks}  # (full rows, delta rows)
+        owners, slow = [], []
+        for i, (text, sents) in enumerate(zip(texts, sentences)):
+            n = sum(not s.quote for s in sents)
+            if n == 0:
+                continue
+            rows = self._fast_rows(text, sents)
+            if rows is None:
+                slow.append(i)
+                continue
+            owners.append((i, n))
+            for name, _ in self.blocks:
+                blocks[name][0].append(rows[name][0])
+                blocks[name][1].extend(rows[name][1:])
+        if not owners:
+            return np.zeros(0, int), None, [], slow
+        parts_full, parts_var = [], []
+        repeat = np.repeat(np.arange(len(owners)), [n for _, n in owners])
+        for name, vec in self.blocks:
+            full_rows, delta_rows = blocks[name]
+            full = self._count_matrix(vec, name, full_rows)
+            delta = self._count_matrix(vec, name, delta_rows)
+            parts_full.append(self._weight(vec, full))
+            parts_var.append(self._weight(vec, full[repeat] - delta))
+        rebuilt = sp.hstack(parts_full, format="csr")
+        idx = np.array([i for i, _ in owners])
+        diff = abs(rebuilt - X_full[idx])
+        bad = np.flatnonzero(np.asarray(diff.max(axis=1).todense()).ravel() > 1e-9) if diff.nnz else []
+        keep = np.ones(len(owners), bool)
+        keep[bad] = False
+        slow += [owners[k][0] for k in bad]
+        X_var = sp.hstack(parts_var, format="csr")[keep[repeat]]
+        return idx[keep], X_var, [owners[k][1] for k in np.flatnonzero(keep)], slow
+
+    def _count_matrix(self, vec, name: str, rows) -> sp.csr_matrix:
+        if name == "word":
+            indptr = np.cumsum([0] + [len(r) for r in rows])
+            indices = np.fromiter((k for r in rows for k in r), dtype=np.int64, count=int(indptr[-1]))
+            data = np.fromiter((v for r in rows for v in r.values()), dtype=float, count=int(indptr[-1]))
+            return sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(vec.vocabulary_)))
+        indptr = np.cumsum([0] + [len(r) for r in rows])
+        words = np.fromiter((w for r in rows for w in r), dtype=np.int64, count=int(indptr[-1]))
+        docs = sp.csr_matrix((np.ones(len(words)), words, indptr), shape=(len(rows), len(vec._word_rows)))
+        counts = (docs @ vec._grow()).tocsr()
+        counts.sum_duplicates()
+        return counts
+
+    def _plain_variants(self, texts, sentences, which):
+        """Feature rows of the variant texts (each sentence cut out), through ``model.transform``."""
+        variants, counts = [], []
+        for i in which:
+            text, kept = texts[i], [s for s in sentences[i] if not s.quote]
+            variants += [text[:s.start] + text[s.end:] for s in kept]
+            counts.append(len(kept))
+        X = self.model.transform(variants) if variants else None
+        return np.asarray(which, dtype=int), X, counts
+
+    # -------------------------------------------------------------------------- scoring
+    def _label_proba(self, X, z, labels_of_rows) -> dict[str, np.ndarray]:
+        """Per facet, each row's probability of its label (conditional on a rupture for dependent facets)."""
+        logits = self.model.logits(X)
+        out = {}
+        for f in FACETS:
+            p = self.model._conditional(f, logits[f], True, z)
+            classes = list(self.model.classes_[f])
+            col = np.array([classes.index(k) if k in classes else -1 for k in labels_of_rows[f]])
+            out[f] = np.where(col >= 0, p[np.arange(len(col)), np.maximum(col, 0)], np.nan)
+        return out
+
+    def explain(self, texts, X, labels, distance: np.ndarray, n: int) -> list[dict[str, list[Evidence]]]:
+        """Per post, per facet: its ``n`` best evidence sentences (positive scores only)."""
+        texts = [str(t) for t in texts]
+        X = X.tocsr()
+        result = [{f: [] for f in FACETS} for _ in texts]
+        if n <= 0 or not texts:
+            return result
+        sentences = [split_sentences(t) for t in texts]
+        z = covariates(distance, X.getnnz(axis=1), self.model.covariate_center_)
+        lab = {f: labels[f].to_numpy() for f in FACETS}
+        base = self._label_proba(X, z, lab)
+        order = [i for i in range(len(texts)) if any(not s.quote for s in sentences[i])]
+        for lo in range(0, len(order), max(1, CHUNK_ROWS // 16)):
+            chunk = order[lo:lo + max(1, CHUNK_ROWS // 16)]
+            routes = []
+            if self.fast:
+                idx, X_var, counts, slow = self._fast_variants([texts[i] for i in chunk],
+                                                               [sentences[i] for i in chunk], X[chunk])
+                self.fallbacks += len(slow)
+                routes.append(([chunk[k] for k in idx], X_var, counts))
+                if slow:
+                    routes.append(self._plain_variants(texts, sentences, [chunk[k] for k in slow]))
+            else:
+                routes.append(self._plain_variants(texts, sentences, chunk))
+            for posts, X_var, counts in routes:
+                if X_var is None or len(posts) == 0:
+                    continue
+                rep = np.repeat(np.asarray(posts, dtype=int), counts)
+                p_var = self._label_proba(X_var, z[rep], {f: lab[f][rep] for f in FACETS})
+                self._collect(result, texts, sentences, posts, counts, base, p_var, lab, n)
+        return result
+
+    def _collect(self, result, texts, sentences, posts, counts, base, p_var, lab, n):
+        at = 0
+        for i, k in zip(posts, counts):
+            kept = [s for s in sentences[i] if not s.quote]
+            names = name_spans(texts[i])
+            for f in FACETS:
+                label = lab[f][i]
+                if (f in DEPENDENT and label == NOT_APPLICABLE) or np.isnan(base[f][i]):
+                    continue
+                scores = base[f][i] - p_var[f][at:at + k]
+                positive = scores[scores > 0].sum()
+                best = [j for j in np.argsort(-scores, kind="stable")[:n] if scores[j] > 0]
+                result[i][f] = [Evidence(f, str(label), kept[j].start, kept[j].end,
+                                         shown(texts[i], kept[j].start, kept[j].end, names),
+                                         round(float(scores[j]), 4), round(float(scores[j] / positive), 4))
+                                for j in best]
+            at += k
+
+
+def evidence_of(model, texts, n: int = 3, scorer: EvidenceScorer | None = None) -> list[dict[str, list[Evidence]]]:
+    """For each text, per facet, the ``n`` sentences that carried its predicted label most."""
+    texts = [str(t) for t in texts]
+    X = model.transform(texts)
+    distance = model.distance(X)
+    labels = model.labels_from_proba(model.proba_from_features(X, distance=distance))
+    return (scorer or EvidenceScorer(model)).explain(texts, X, labels, distance, n)
