@@ -17,9 +17,11 @@ joint one would credit the rupture's own sentences to them too). The post's cali
 is held fixed, so a score measures content, not the flattening that comes with shorter text.
 
 Speed: the variants of a post differ from it by one sentence, and our features are counts
-(char_wb n-grams inside words, word n-grams of a token stream), so :class:`EvidenceScorer` builds
-the variants' count rows as ``post - sentence`` (plus the word n-grams across the cut), then applies
-the vectorizers' own tf-idf weighting, and scores all variants of a batch in one pass. A post whose
+(char_wb n-grams inside words, word n-grams of a token stream), so :class:`EvidenceScorer` gets a
+variant's counts as ``post - sentence`` (plus the word n-grams across the cut), re-weights only the
+features the sentence touches (1 + log tf, idf), updates the l2 norm, and projects that change on
+the coefficients: the logits of all variants of a batch come in one pass, without building a row
+per variant. A post whose
 normalisation is not local to its sentences (checked: the features rebuilt from its sentences must
 equal the model's) and any other pipeline take the plain route: the variant texts through
 ``model.transform``. Tests check that both routes agree.
@@ -39,6 +41,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
+from rupture_nlp.model import MISSING_CLASS_LOGIT
 from rupture_nlp.ood import covariates
 from rupture_nlp.text import KEEP_CAPITALISED, NAME
 
@@ -126,8 +129,9 @@ class EvidenceScorer:
         union = steps["tfidf"]
         self.blocks = [(name, t) for name, t in union.transformer_list if t != "drop"]
         fast = not exact_only and all(
-            (name == "word" and t.analyzer == "word") or (name == "char" and t.analyzer == "char_wb"
-                                                          and hasattr(t, "_word_row")) for name, t in self.blocks)
+            ((name == "word" and t.analyzer == "word") or (name == "char" and t.analyzer == "char_wb"
+                                                           and hasattr(t, "_word_row")))
+            and t.norm == "l2" and t.use_idf and not t.binary for name, t in self.blocks)
         self.fast = fast
         if fast:
             word = dict(self.blocks).get("word")
@@ -162,17 +166,11 @@ class EvidenceScorer:
         return [{vocab[k]: v for k, v in r.items()} for r in rows]
 
     @staticmethod
-    def _weight(vec, counts: sp.csr_matrix) -> sp.csr_matrix:
-        """What ``vec.transform`` does to raw counts (binary, sublinear tf, idf, norm)."""
-        counts = counts.tocsr(copy=True)
-        counts.eliminate_zeros()
-        if vec.binary:
-            counts.data[:] = 1.0
-        elif vec.sublinear_tf:
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-        X = counts @ sp.diags(vec.idf_) if vec.use_idf else counts
-        return normalize(X, norm=vec.norm, copy=False) if vec.norm else X
+    def _tf(vec, counts: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The unnormalised tf-idf weight of ``counts`` (> 0, else 0) of the features ``cols``."""
+        safe = np.where(counts > 0, counts, 1.0)
+        tf = 1.0 + np.log(safe) if vec.sublinear_tf else safe
+        return np.where(counts > 0, tf * vec.idf_[cols], 0.0)
 
     def _fast_rows(self, text: str, sentences: list[Sentence]):
         """(full counts per block, delta counts per block) for one post, or None if the pieces'
@@ -202,8 +200,13 @@ class EvidenceScorer:
                 out[name] = [full] + [rows[c] for c in cuts]
         return out
 
-    def _fast_variants(self, texts, sentences, X_full):
-        """Feature rows of every variant of the posts taking the fast route; the posts that cannot."""
+    def _fast_logits(self, texts, sentences, X_full):
+        """Logits of every variant of the posts taking the fast route, and the posts that cannot.
+
+        A variant's unnormalised tf-idf row is the post's minus a change on the features its sentence
+        touches, so its logits are ``(u @ W - change @ W) / ||u - change||`` per block: no variant
+        row is ever built.
+        """
         for _, vec in self.blocks:
             if hasattr(vec, "_cache"):
                 vec._cache()  # may start afresh here, never between the rows of one pass
@@ -211,11 +214,9 @@ class EvidenceScorer:
         owners, slow = [], []
         for i, (text, sents) in enumerate(zip(texts, sentences)):
             n = sum(not s.quote for s in sents)
-            if n == 0:
-                continue
-            rows = self._fast_rows(text, sents)
+            rows = self._fast_rows(text, sents) if n else None
             if rows is None:
-                slow.append(i)
+                slow += [i] if n else []
                 continue
             owners.append((i, n))
             for name, _ in self.blocks:
@@ -223,23 +224,51 @@ class EvidenceScorer:
                 blocks[name][1].extend(rows[name][1:])
         if not owners:
             return np.zeros(0, int), None, [], slow
-        parts_full, parts_var = [], []
         repeat = np.repeat(np.arange(len(owners)), [n for _, n in owners])
+        n_var = len(repeat)
+        proj = {f: 0.0 for f in FACETS}
+        rebuilt, at = [], 0
         for name, vec in self.blocks:
-            full_rows, delta_rows = blocks[name]
-            full = self._count_matrix(vec, name, full_rows)
-            delta = self._count_matrix(vec, name, delta_rows)
-            parts_full.append(self._weight(vec, full))
-            parts_var.append(self._weight(vec, full[repeat] - delta))
-        rebuilt = sp.hstack(parts_full, format="csr")
+            width = len(vec.vocabulary_)
+            cols = slice(at, at + width)
+            at += width
+            F = self._count_matrix(vec, name, blocks[name][0])
+            F.sort_indices()
+            D = self._count_matrix(vec, name, blocks[name][1]).tocoo()
+            U = F.copy()
+            U.data = self._tf(vec, F.data, F.indices)
+            norm2 = np.asarray(U.multiply(U).sum(axis=1)).ravel()
+            rebuilt.append(normalize(U))
+            keys = np.repeat(np.arange(F.shape[0], dtype=np.int64), np.diff(F.indptr)) * width + F.indices
+            query = repeat[D.row].astype(np.int64) * width + D.col
+            pos = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+            before = np.where(keys[pos] == query, F.data[pos], 0.0) if len(keys) else np.zeros(len(query))
+            old, new = self._tf(vec, before, D.col), self._tf(vec, before - D.data, D.col)
+            change = sp.csr_matrix((old - new, (D.row, D.col)), shape=(n_var, width))
+            norm2_var = norm2[repeat] - np.bincount(D.row, weights=old ** 2 - new ** 2, minlength=n_var)
+            inv = np.where(norm2_var > 1e-12, 1.0 / np.sqrt(np.maximum(norm2_var, 1e-12)), 0.0)
+            for f in FACETS:
+                coef = self.model.classifiers_[f].coef_[:, cols]
+                proj[f] = proj[f] + (np.asarray(U @ coef.T)[repeat] - np.asarray(change @ coef.T)) * inv[:, None]
         idx = np.array([i for i, _ in owners])
-        diff = abs(rebuilt - X_full[idx])
+        diff = abs(sp.hstack(rebuilt, format="csr") - X_full[idx])
         bad = np.flatnonzero(np.asarray(diff.max(axis=1).todense()).ravel() > 1e-9) if diff.nnz else []
         keep = np.ones(len(owners), bool)
         keep[bad] = False
         slow += [owners[k][0] for k in bad]
-        X_var = sp.hstack(parts_var, format="csr")[keep[repeat]]
-        return idx[keep], X_var, [owners[k][1] for k in np.flatnonzero(keep)], slow
+        logits = {f: self._aligned(f, proj[f][keep[repeat]]) for f in FACETS}
+        return idx[keep], logits, [owners[k][1] for k in np.flatnonzero(keep)], slow
+
+    def _aligned(self, facet: str, raw: np.ndarray) -> np.ndarray:
+        """As :func:`rupture_nlp.model._aligned_logits`, from ``X @ coef.T`` (without the intercept)."""
+        clf, classes = self.model.classifiers_[facet], self.model.classes_[facet]
+        raw = raw + clf.intercept_
+        if raw.shape[1] == 1:
+            raw = np.column_stack([-raw[:, 0] / 2, raw[:, 0] / 2])
+        out = np.full((raw.shape[0], len(classes)), MISSING_CLASS_LOGIT)
+        for j, label in enumerate(clf.classes_):
+            out[:, classes.index(label)] = raw[:, j]
+        return out
 
     def _count_matrix(self, vec, name: str, rows) -> sp.csr_matrix:
         if name == "word":
@@ -261,13 +290,12 @@ class EvidenceScorer:
             text, kept = texts[i], [s for s in sentences[i] if not s.quote]
             variants += [text[:s.start] + text[s.end:] for s in kept]
             counts.append(len(kept))
-        X = self.model.transform(variants) if variants else None
-        return np.asarray(which, dtype=int), X, counts
+        logits = self.model.logits(self.model.transform(variants)) if variants else None
+        return np.asarray(which, dtype=int), logits, counts
 
     # -------------------------------------------------------------------------- scoring
-    def _label_proba(self, X, z, labels_of_rows) -> dict[str, np.ndarray]:
+    def _label_proba(self, logits, z, labels_of_rows) -> dict[str, np.ndarray]:
         """Per facet, each row's probability of its label (conditional on a rupture for dependent facets)."""
-        logits = self.model.logits(X)
         out = {}
         for f in FACETS:
             p = self.model._conditional(f, logits[f], True, z)
@@ -286,25 +314,25 @@ class EvidenceScorer:
         sentences = [split_sentences(t) for t in texts]
         z = covariates(distance, X.getnnz(axis=1), self.model.covariate_center_)
         lab = {f: labels[f].to_numpy() for f in FACETS}
-        base = self._label_proba(X, z, lab)
+        base = self._label_proba(self.model.logits(X), z, lab)
         order = [i for i in range(len(texts)) if any(not s.quote for s in sentences[i])]
         for lo in range(0, len(order), max(1, CHUNK_ROWS // 16)):
             chunk = order[lo:lo + max(1, CHUNK_ROWS // 16)]
             routes = []
             if self.fast:
-                idx, X_var, counts, slow = self._fast_variants([texts[i] for i in chunk],
+                idx, var_logits, counts, slow = self._fast_logits([texts[i] for i in chunk],
                                                                [sentences[i] for i in chunk], X[chunk])
                 self.fallbacks += len(slow)
-                routes.append(([chunk[k] for k in idx], X_var, counts))
+                routes.append(([chunk[k] for k in idx], var_logits, counts))
                 if slow:
                     routes.append(self._plain_variants(texts, sentences, [chunk[k] for k in slow]))
             else:
                 routes.append(self._plain_variants(texts, sentences, chunk))
-            for posts, X_var, counts in routes:
-                if X_var is None or len(posts) == 0:
+            for posts, var_logits, counts in routes:
+                if var_logits is None or len(posts) == 0:
                     continue
                 rep = np.repeat(np.asarray(posts, dtype=int), counts)
-                p_var = self._label_proba(X_var, z[rep], {f: lab[f][rep] for f in FACETS})
+                p_var = self._label_proba(var_logits, z[rep], {f: lab[f][rep] for f in FACETS})
                 self._collect(result, texts, sentences, posts, counts, base, p_var, lab, n)
         return result
 
