@@ -33,8 +33,7 @@ names masked as "[name]", with the normaliser's own rule.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,6 +50,7 @@ QUOTE_START = re.compile(r"[ \t]*(?:>|&gt;)")
 SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)")
 ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "approx", "appt", "prof", "no"}
 NAME_SHOWN = "[name]"
+SEP = "\x00"
 CHUNK_ROWS = 4000  # variants scored per pass: bounds memory however long the batch
 
 
@@ -116,7 +116,8 @@ class Evidence:
     share: float  # score / sum of the post's positive scores for this facet
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {"facet": self.facet, "label": self.label, "start": self.start, "end": self.end, "text": self.text,
+                "score": self.score, "share": self.share}
 
 
 class EvidenceScorer:
@@ -132,38 +133,53 @@ class EvidenceScorer:
             ((name == "word" and t.analyzer == "word") or (name == "char" and t.analyzer == "char_wb"
                                                            and hasattr(t, "_word_row")))
             and t.norm == "l2" and t.use_idf and not t.binary for name, t in self.blocks)
+        word = dict(self.blocks).get("word")
+        fast = fast and (word is None or (word.ngram_range[1] <= 2 and word.get_stop_words() is None))
         self.fast = fast
         if fast:
             word = dict(self.blocks).get("word")
             if word is not None:
                 self._w_pre, self._w_tok = word.build_preprocessor(), word.build_tokenizer()
-                self._w_stop = word.get_stop_words()
                 self._w_range = word.ngram_range
             char = dict(self.blocks).get("char")
             if char is not None:
                 char._cache()
+        # per block, every facet's coefficients side by side (features x classes), for one product
+        self._weights, at = {}, 0
+        for name, t in self.blocks:
+            width = len(t.vocabulary_)
+            self._weights[name] = np.ascontiguousarray(np.hstack(
+                [model.classifiers_[f].coef_[:, at:at + width].T for f in FACETS]))
+            at += width
+        self._facet_cols = np.cumsum([0] + [model.classifiers_[f].coef_.shape[0] for f in FACETS])
         self.fallbacks = 0  # posts scored by the plain route although the fast one was on
 
     # --------------------------------------------------------------- features of the variants
-    def _word_counts(self, vec, pieces_tokens: list[list[str]], sentence_at: list[int]):
-        """Rows: the post's counts, then one delta (post - variant) per sentence."""
-        vocab = vec.vocabulary_
-        tokens = [t for toks in pieces_tokens for t in toks]
-        full = Counter(g for g in vec._word_ngrams(tokens, self._w_stop) if g in vocab)
-        rows = [full]
-        lo, hi = self._w_range
-        bounds = np.cumsum([0] + [len(t) for t in pieces_tokens])
-        for p in sentence_at:
-            a, b = int(bounds[p]), int(bounds[p + 1])
-            if a == b:
-                rows.append(Counter())
+    def _word_counts(self, vec, pieces_tokens: list[list[str]], cuts: list[int]):
+        """Rows as (columns, values): the post's counts, then per sentence the change (post - variant):
+        its own n-grams, the bigrams joining it to its neighbours, minus the bigram that joins them."""
+        vocab, ngrams = vec.vocabulary_, vec._word_ngrams
+        ids = [[vocab[g] for g in ngrams(t) if g in vocab] if t else [] for t in pieces_tokens]
+        filled = [k for k, t in enumerate(pieces_tokens) if t]
+        bigrams = self._w_range[0] <= 2 <= self._w_range[1]
+
+        def join(a: int, b: int) -> list[int]:
+            g = f"{pieces_tokens[a][-1]} {pieces_tokens[b][0]}"
+            return [vocab[g]] if bigrams and g in vocab else []
+
+        joins = [join(a, b) for a, b in zip(filled, filled[1:])]
+        full = [c for row in ids for c in row] + [c for j in joins for c in j]
+        rows = [(full, [1.0] * len(full))]
+        where = {k: n for n, k in enumerate(filled)}
+        for p in cuts:
+            n = where.get(p)
+            if n is None:
+                rows.append(([], []))
                 continue
-            left, right = tokens[max(0, a - hi + 1):a], tokens[b:b + hi - 1]
-            delta = Counter(g for g in vec._word_ngrams(left + tokens[a:b] + right, self._w_stop) if g in vocab)
-            delta.subtract(g for g in vec._word_ngrams(left + right, self._w_stop) if g in vocab)
-            # n-grams wholly inside `left` or `right` cancel; keep only the change
-            rows.append(Counter({k: v for k, v in delta.items() if v}))
-        return [{vocab[k]: v for k, v in r.items()} for r in rows]
+            plus = ids[p] + (joins[n - 1] if n > 0 else []) + (joins[n] if n < len(joins) else [])
+            minus = join(filled[n - 1], filled[n + 1]) if 0 < n < len(filled) - 1 else []
+            rows.append((plus + minus, [1.0] * len(plus) + [-1.0] * len(minus)))
+        return rows
 
     @staticmethod
     def _tf(vec, counts: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -187,7 +203,13 @@ class EvidenceScorer:
             if text.startswith((">", "&gt;"), s.start):  # would become a quote line once cut: plain route
                 return None
         pieces.append(text[at:])
-        normalised = self.normalise.transform(pieces)
+        # One normaliser call for all pieces: no rule of text.normalise crosses a NUL that stands
+        # between them as it would not cross the start or end of a string (checked below anyway).
+        if SEP in text:
+            return None
+        normalised = self.normalise.transform([SEP.join(pieces)])[0].split(SEP)
+        if len(normalised) != len(pieces):
+            return None
         out = {}
         for name, vec in self.blocks:
             if name == "word":
@@ -226,12 +248,10 @@ class EvidenceScorer:
             return np.zeros(0, int), None, [], slow
         repeat = np.repeat(np.arange(len(owners)), [n for _, n in owners])
         n_var = len(repeat)
-        proj = {f: 0.0 for f in FACETS}
-        rebuilt, at = [], 0
+        proj = 0.0
+        rebuilt = []
         for name, vec in self.blocks:
             width = len(vec.vocabulary_)
-            cols = slice(at, at + width)
-            at += width
             F = self._count_matrix(vec, name, blocks[name][0])
             F.sort_indices()
             D = self._count_matrix(vec, name, blocks[name][1]).tocoo()
@@ -247,16 +267,17 @@ class EvidenceScorer:
             change = sp.csr_matrix((old - new, (D.row, D.col)), shape=(n_var, width))
             norm2_var = norm2[repeat] - np.bincount(D.row, weights=old ** 2 - new ** 2, minlength=n_var)
             inv = np.where(norm2_var > 1e-12, 1.0 / np.sqrt(np.maximum(norm2_var, 1e-12)), 0.0)
-            for f in FACETS:
-                coef = self.model.classifiers_[f].coef_[:, cols]
-                proj[f] = proj[f] + (np.asarray(U @ coef.T)[repeat] - np.asarray(change @ coef.T)) * inv[:, None]
+            W = self._weights[name]
+            proj = proj + (np.asarray(U @ W)[repeat] - np.asarray(change @ W)) * inv[:, None]
         idx = np.array([i for i, _ in owners])
         diff = abs(sp.hstack(rebuilt, format="csr") - X_full[idx])
         bad = np.flatnonzero(np.asarray(diff.max(axis=1).todense()).ravel() > 1e-9) if diff.nnz else []
         keep = np.ones(len(owners), bool)
         keep[bad] = False
         slow += [owners[k][0] for k in bad]
-        logits = {f: self._aligned(f, proj[f][keep[repeat]]) for f in FACETS}
+        proj = proj[keep[repeat]]
+        c = self._facet_cols
+        logits = {f: self._aligned(f, proj[:, c[k]:c[k + 1]]) for k, f in enumerate(FACETS)}
         return idx[keep], logits, [owners[k][1] for k in np.flatnonzero(keep)], slow
 
     def _aligned(self, facet: str, raw: np.ndarray) -> np.ndarray:
@@ -272,10 +293,12 @@ class EvidenceScorer:
 
     def _count_matrix(self, vec, name: str, rows) -> sp.csr_matrix:
         if name == "word":
-            indptr = np.cumsum([0] + [len(r) for r in rows])
-            indices = np.fromiter((k for r in rows for k in r), dtype=np.int64, count=int(indptr[-1]))
-            data = np.fromiter((v for r in rows for v in r.values()), dtype=float, count=int(indptr[-1]))
-            return sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(vec.vocabulary_)))
+            indptr = np.cumsum([0] + [len(cols) for cols, _ in rows])
+            indices = np.fromiter((c for cols, _ in rows for c in cols), dtype=np.int64, count=int(indptr[-1]))
+            data = np.fromiter((v for _, vals in rows for v in vals), dtype=float, count=int(indptr[-1]))
+            counts = sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(vec.vocabulary_)))
+            counts.sum_duplicates()
+            return counts
         indptr = np.cumsum([0] + [len(r) for r in rows])
         words = np.fromiter((w for r in rows for w in r), dtype=np.int64, count=int(indptr[-1]))
         docs = sp.csr_matrix((np.ones(len(words)), words, indptr), shape=(len(rows), len(vec._word_rows)))
