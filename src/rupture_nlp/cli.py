@@ -231,7 +231,7 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
 @click.option("--explain", default=3, show_default=True, type=click.IntRange(0, 20),
-              help="Phrases that weighed most, per deciding facet.")
+              help="Evidence sentences per facet of the posts that decide each thread (highlighted in html).")
 @click.option("--threshold", type=click.FloatRange(0, 1),
               help="Confidence below which a priority is marked uncertain (default: the model's, chosen by CV).")
 @force_option
@@ -271,7 +271,7 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
         if fmt == "html":
             fh.write(render_html(queue))
         else:
-            write_rows(queue, fh, fmt, header=True)
+            write_rows(queue.drop(columns="evidence_posts") if fmt == "csv" else queue, fh, fmt, header=True)
     counts = queue["priority"].value_counts().to_dict()
     log(quiet, f"{len(queue)} threads: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
