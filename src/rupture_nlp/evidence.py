@@ -15,6 +15,10 @@ Which probability: rupture_type and risk use their calibrated probability; repai
 therapist_response their probability given a rupture (the one whose argmax picks their label; the
 joint one would credit the rupture's own sentences to them too). The post's calibration temperature
 is held fixed, so a score measures content, not the flattening that comes with shorter text.
+Sentences are ranked by the drop in the label's log-odds, which orders them exactly as the drop in
+probability does but does not round to zero when the probability is saturated (a crisis post at
+0.99999); the share is ``score / sum of the positive scores``, or, when every score rounds to zero,
+the same ratio of log-odds drops.
 
 Speed: the variants of a post differ from it by one sentence, and our features are counts
 (char_wb n-grams inside words, word n-grams of a token stream), so :class:`EvidenceScorer` gets a
@@ -37,17 +41,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp, softmax
 from sklearn.preprocessing import normalize
 
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
 from rupture_nlp.model import MISSING_CLASS_LOGIT
-from rupture_nlp.ood import covariates
+from rupture_nlp.ood import covariates, inverse_temperature
 from rupture_nlp.text import KEEP_CAPITALISED, NAME
 
 LINE = re.compile(r"[^\r\n\u2028\u2029]+")
 QUOTE_START = re.compile(r"[ \t]*(?:>|&gt;)")
 # A sentence ends at . ! ? or … (repeated or mixed), with any closing quotes or brackets, before a space.
-SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)")
+SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’»)\]」』]*(?=\s|$)")
 ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "approx", "appt", "prof", "no"}
 NAME_SHOWN = "[name]"
 SEP = "\x00"
@@ -114,10 +119,12 @@ class Evidence:
     text: str
     score: float  # drop in p(label) when the sentence is left out
     share: float  # score / sum of the post's positive scores for this facet
+    log_odds: float = 0.0  # drop in the label's log-odds: ranks the sentences, and gives the shares
+    # when the probability is saturated (every score rounds to 0)
 
     def as_dict(self) -> dict:
         return {"facet": self.facet, "label": self.label, "start": self.start, "end": self.end, "text": self.text,
-                "score": self.score, "share": self.share}
+                "score": self.score, "share": self.share, "log_odds": self.log_odds}
 
 
 class EvidenceScorer:
@@ -317,14 +324,20 @@ class EvidenceScorer:
         return np.asarray(which, dtype=int), logits, counts
 
     # -------------------------------------------------------------------------- scoring
-    def _label_proba(self, logits, z, labels_of_rows) -> dict[str, np.ndarray]:
-        """Per facet, each row's probability of its label (conditional on a rupture for dependent facets)."""
+    def _label_proba(self, logits, z, labels_of_rows) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per facet, each row's calibrated probability of its label (given a rupture for dependent
+        facets) and its log-odds (which, unlike the probability, does not round to 1 when saturated)."""
         out = {}
         for f in FACETS:
-            p = self.model._conditional(f, logits[f], True, z)
+            scaled = inverse_temperature(self.model.calibration_params_[f], z)[:, None] * logits[f]
             classes = list(self.model.classes_[f])
             col = np.array([classes.index(k) if k in classes else -1 for k in labels_of_rows[f]])
-            out[f] = np.where(col >= 0, p[np.arange(len(col)), np.maximum(col, 0)], np.nan)
+            rows, c = np.arange(len(col)), np.maximum(col, 0)
+            p = softmax(scaled, axis=1)[rows, c]
+            others = scaled.copy()
+            others[rows, c] = -np.inf
+            log_odds = scaled[rows, c] - logsumexp(others, axis=1)
+            out[f] = (np.where(col >= 0, p, np.nan), np.where(col >= 0, log_odds, np.nan))
         return out
 
     def explain(self, texts, X, labels, distance: np.ndarray, n: int) -> list[dict[str, list[Evidence]]]:
@@ -366,14 +379,18 @@ class EvidenceScorer:
             names = name_spans(texts[i])
             for f in FACETS:
                 label = lab[f][i]
-                if (f in DEPENDENT and label == NOT_APPLICABLE) or np.isnan(base[f][i]):
+                if (f in DEPENDENT and label == NOT_APPLICABLE) or np.isnan(base[f][0][i]):
                     continue
-                scores = base[f][i] - p_var[f][at:at + k]
-                positive = scores[scores > 0].sum()
-                best = [j for j in np.argsort(-scores, kind="stable")[:n] if scores[j] > 0]
+                scores = base[f][0][i] - p_var[f][0][at:at + k]
+                drops = base[f][1][i] - p_var[f][1][at:at + k]  # same order as `scores` within a post
+                up = drops > 1e-9
+                shares = scores if scores[up].sum() > 1e-6 else drops  # saturated: shares of log-odds
+                total = shares[up].sum()
+                best = [j for j in np.argsort(-drops, kind="stable")[:n] if up[j]]
                 result[i][f] = [Evidence(f, str(label), kept[j].start, kept[j].end,
                                          shown(texts[i], kept[j].start, kept[j].end, names),
-                                         round(float(scores[j]), 4), round(float(scores[j] / positive), 4))
+                                         round(float(scores[j]), 4), round(float(max(shares[j], 0) / total), 4),
+                                         round(float(drops[j]), 4))
                                 for j in best]
             at += k
 
