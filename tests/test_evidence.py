@@ -69,6 +69,9 @@ def test_fast_route_equals_leaving_each_sentence_out_of_the_text(model, test_pos
             assert len(x[f]) == len(y[f]) and np.allclose([e.score for e in x[f]], [e.score for e in y[f]], atol=2e-4)
     assert a[-1] == {f: [] for f in FACETS}
     assert fast.fallbacks < len(texts) * 0.2
+    X, prepared = fast.features(texts)
+    assert abs(X - model.transform(texts)).max() < 1e-12  # the features built from the sentences are the model's
+    assert sum(r is None for r in prepared["rows"]) >= 2  # TRICKY (a name mask after a closing quote), the quote
 
 
 @pytest.mark.model
@@ -81,7 +84,7 @@ def test_evidence_is_what_the_label_loses_without_it(model, test_posts):
             if f in DEPENDENT and labels[f].iat[i] == NOT_APPLICABLE:
                 assert found == []
                 continue
-            assert len(found) <= 3 and all(e.score > 0 and 0 < e.share <= 1 for e in found)
+            assert len(found) <= 3 and all(e.log_odds > 0 and e.score >= 0 and 0 <= e.share <= 1 for e in found)
             assert [e.score for e in found] == sorted((e.score for e in found), reverse=True)
             assert all(e.label == labels[f].iat[i] and e.facet == f for e in found)
             assert all(shown(texts[i], e.start, e.end) == e.text for e in found)
@@ -93,7 +96,7 @@ def test_deleting_the_top_evidence_lowers_the_label_more_than_a_random_sentence(
 
     rates = deletion_rates(model, test_posts["text"].head(80).tolist(), ks=(1, 2), seed=0)
     assert rates["posts"] >= 60 and rates["top1"]["pairs"] >= 100
-    assert rates["top1"]["rate"] >= 0.9, rates
+    assert rates["top1"]["rate"] >= 0.9, rates  # leave-one-out: close to true by construction
     assert rates["top2"]["rate"] >= 0.7, rates
 
 

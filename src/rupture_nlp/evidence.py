@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +55,7 @@ QUOTE_START = re.compile(r"[ \t]*(?:>|&gt;)")
 # A sentence ends at . ! ? or … (repeated or mixed), with any closing quotes or brackets, before a space.
 SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’»)\]」』]*(?=\s|$)")
 ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "approx", "appt", "prof", "no"}
+ABBREVIATED = re.compile(r"(?<![\w.])[\w.]+$")
 NAME_SHOWN = "[name]"
 SEP = "\x00"
 CHUNK_ROWS = 4000  # variants scored per pass: bounds memory however long the batch
@@ -77,9 +79,10 @@ def split_sentences(text: str) -> list[Sentence]:
             continue
         start = lo
         for m in SENTENCE_END.finditer(text, lo, hi):
-            word = re.search(r"[\w.]+$", text[start:m.start()])
-            if m.group() == "." and word and word.group().lower() in ABBREVIATIONS:
-                continue
+            if m.group() == ".":
+                word = ABBREVIATED.search(text, max(start, m.start() - 8), m.start())
+                if word and word.group().lower() in ABBREVIATIONS:
+                    continue
             out.append(_trimmed(text, start, m.end()))
             start = m.end()
         out.append(_trimmed(text, start, hi))
@@ -159,16 +162,21 @@ class EvidenceScorer:
                 [model.classifiers_[f].coef_[:, at:at + width].T for f in FACETS]))
             at += width
         self._facet_cols = np.cumsum([0] + [model.classifiers_[f].coef_.shape[0] for f in FACETS])
+        self._names = bool(self.normalise.mask_names)
         self.fallbacks = 0  # posts scored by the plain route although the fast one was on
 
     # --------------------------------------------------------------- features of the variants
     def _word_counts(self, vec, pieces_tokens: list[list[str]], cuts: list[int]):
         """Rows as (columns, values): the post's counts, then per sentence the change (post - variant):
         its own n-grams, the bigrams joining it to its neighbours, minus the bigram that joins them."""
-        vocab, ngrams = vec.vocabulary_, vec._word_ngrams
-        ids = [[vocab[g] for g in ngrams(t) if g in vocab] if t else [] for t in pieces_tokens]
+        vocab = vec.vocabulary_
+        get = vocab.get
+        unigrams, bigrams = self._w_range[0] <= 1, self._w_range[0] <= 2 <= self._w_range[1]
+        ids = []
+        for t in pieces_tokens:
+            grams = (t if unigrams else []) + ([a + " " + b for a, b in zip(t, t[1:])] if bigrams else [])
+            ids.append([i for i in map(get, grams) if i is not None])
         filled = [k for k, t in enumerate(pieces_tokens) if t]
-        bigrams = self._w_range[0] <= 2 <= self._w_range[1]
 
         def join(a: int, b: int) -> list[int]:
             g = f"{pieces_tokens[a][-1]} {pieces_tokens[b][0]}"
@@ -209,6 +217,8 @@ class EvidenceScorer:
             at = s.end
             if text.startswith((">", "&gt;"), s.start):  # would become a quote line once cut: plain route
                 return None
+            if self._names and (m := NAME.match(text, s.start)) and m.group(1) not in KEEP_CAPITALISED:
+                return None  # a name mask that depends on what stands before the sentence
         pieces.append(text[at:])
         # One normaliser call for all pieces: no rule of text.normalise crosses a NUL that stands
         # between them as it would not cross the start or end of a string (checked below anyway).
@@ -223,13 +233,46 @@ class EvidenceScorer:
                 toks = [self._w_tok(self._w_pre(p)) for p in normalised]
                 out[name] = self._word_counts(vec, toks, cuts)
             else:
-                pre = vec._preprocess
-                rows = [[vec._word_row(w) for w in pre(p).split()] for p in normalised]
+                pre, get, new = vec._preprocess, vec._word_index.get, vec._word_row
+                rows = []
+                for p in normalised:
+                    words = pre(p).split()
+                    row = list(map(get, words))
+                    rows.append(row if None not in row else [new(w) if r is None else r for r, w in zip(row, words)])
                 full = [r for row in rows for r in row]
                 out[name] = [full] + [rows[c] for c in cuts]
         return out
 
-    def _fast_logits(self, texts, sentences, X_full):
+    def _cache_ids(self) -> tuple:
+        return tuple(id(getattr(vec, "_word_index", None)) for _, vec in self.blocks)
+
+    def features(self, texts) -> tuple[sp.csr_matrix, dict]:
+        """The model's features of ``texts`` (as ``model.transform``) built from their sentences'
+        counts where the fast route applies, and what :meth:`explain` reuses (``prepared``), so that
+        explaining costs no second pass over the text."""
+        texts = [str(t) for t in texts]
+        sentences = [split_sentences(t) for t in texts]
+        if not self.fast:
+            return self.model.transform(texts), {"sentences": sentences}
+        for _, vec in self.blocks:
+            if hasattr(vec, "_cache"):
+                vec._cache()
+        rows = [self._fast_rows(t, s) if any(not q.quote for q in s) else None for t, s in zip(texts, sentences)]
+        fast = [i for i, r in enumerate(rows) if r is not None]
+        parts = []
+        for name, vec in self.blocks:
+            F = self._count_matrix(vec, name, [rows[i][name][0] for i in fast])
+            F.data = self._tf(vec, F.data, F.indices)
+            parts.append(normalize(F))
+        built = sp.hstack(parts, format="csr") if fast else None
+        other = [i for i, r in enumerate(rows) if r is None]
+        stacked = sp.vstack([m for m in (built, self.model.transform([texts[i] for i in other]) if other else None)
+                             if m is not None], format="csr")
+        order = np.argsort(np.array(fast + other))
+        X = stacked[order]
+        return X, {"sentences": sentences, "rows": rows, "cache": self._cache_ids()}
+
+    def _fast_logits(self, texts, sentences, X_full, prepared_rows=None):
         """Logits of every variant of the posts taking the fast route, and the posts that cannot.
 
         A variant's unnormalised tf-idf row is the post's minus a change on the features its sentence
@@ -243,7 +286,10 @@ class EvidenceScorer:
         owners, slow = [], []
         for i, (text, sents) in enumerate(zip(texts, sentences)):
             n = sum(not s.quote for s in sents)
-            rows = self._fast_rows(text, sents) if n else None
+            if prepared_rows is not None:
+                rows = prepared_rows[i]
+            else:
+                rows = self._fast_rows(text, sents) if n else None
             if rows is None:
                 slow += [i] if n else []
                 continue
@@ -277,8 +323,10 @@ class EvidenceScorer:
             W = self._weights[name]
             proj = proj + (np.asarray(U @ W)[repeat] - np.asarray(change @ W)) * inv[:, None]
         idx = np.array([i for i, _ in owners])
-        diff = abs(sp.hstack(rebuilt, format="csr") - X_full[idx])
-        bad = np.flatnonzero(np.asarray(diff.max(axis=1).todense()).ravel() > 1e-9) if diff.nnz else []
+        bad = []
+        if prepared_rows is None:  # X_full came from elsewhere: the rows must rebuild it
+            diff = abs(sp.hstack(rebuilt, format="csr") - X_full[idx])
+            bad = np.flatnonzero(np.asarray(diff.max(axis=1).todense()).ravel() > 1e-9) if diff.nnz else []
         keep = np.ones(len(owners), bool)
         keep[bad] = False
         slow += [owners[k][0] for k in bad]
@@ -301,13 +349,13 @@ class EvidenceScorer:
     def _count_matrix(self, vec, name: str, rows) -> sp.csr_matrix:
         if name == "word":
             indptr = np.cumsum([0] + [len(cols) for cols, _ in rows])
-            indices = np.fromiter((c for cols, _ in rows for c in cols), dtype=np.int64, count=int(indptr[-1]))
-            data = np.fromiter((v for _, vals in rows for v in vals), dtype=float, count=int(indptr[-1]))
+            indices = np.fromiter(chain.from_iterable(cols for cols, _ in rows), dtype=np.int64, count=int(indptr[-1]))
+            data = np.fromiter(chain.from_iterable(vals for _, vals in rows), dtype=float, count=int(indptr[-1]))
             counts = sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(vec.vocabulary_)))
             counts.sum_duplicates()
             return counts
         indptr = np.cumsum([0] + [len(r) for r in rows])
-        words = np.fromiter((w for r in rows for w in r), dtype=np.int64, count=int(indptr[-1]))
+        words = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
         docs = sp.csr_matrix((np.ones(len(words)), words, indptr), shape=(len(rows), len(vec._word_rows)))
         counts = (docs @ vec._grow()).tocsr()
         counts.sum_duplicates()
@@ -340,14 +388,17 @@ class EvidenceScorer:
             out[f] = (np.where(col >= 0, p, np.nan), np.where(col >= 0, log_odds, np.nan))
         return out
 
-    def explain(self, texts, X, labels, distance: np.ndarray, n: int) -> list[dict[str, list[Evidence]]]:
-        """Per post, per facet: its ``n`` best evidence sentences (positive scores only)."""
+    def explain(self, texts, X, labels, distance: np.ndarray, n: int,
+                prepared: dict | None = None) -> list[dict[str, list[Evidence]]]:
+        """Per post, per facet: its ``n`` best evidence sentences (positive scores only).
+        ``prepared``: from :meth:`features` for the same texts, when ``X`` came from there too."""
         texts = [str(t) for t in texts]
         X = X.tocsr()
         result = [{f: [] for f in FACETS} for _ in texts]
         if n <= 0 or not texts:
             return result
-        sentences = [split_sentences(t) for t in texts]
+        sentences = prepared["sentences"] if prepared else [split_sentences(t) for t in texts]
+        rows = prepared.get("rows") if prepared and prepared.get("cache") == self._cache_ids() else None
         z = covariates(distance, X.getnnz(axis=1), self.model.covariate_center_)
         lab = {f: labels[f].to_numpy() for f in FACETS}
         base = self._label_proba(self.model.logits(X), z, lab)
@@ -356,8 +407,9 @@ class EvidenceScorer:
             chunk = order[lo:lo + max(1, CHUNK_ROWS // 16)]
             routes = []
             if self.fast:
-                idx, var_logits, counts, slow = self._fast_logits([texts[i] for i in chunk],
-                                                               [sentences[i] for i in chunk], X[chunk])
+                idx, var_logits, counts, slow = self._fast_logits(
+                    [texts[i] for i in chunk], [sentences[i] for i in chunk], X[chunk],
+                    None if rows is None else [rows[i] for i in chunk])
                 self.fallbacks += len(slow)
                 routes.append(([chunk[k] for k in idx], var_logits, counts))
                 if slow:
@@ -389,7 +441,7 @@ class EvidenceScorer:
                 best = [j for j in np.argsort(-drops, kind="stable")[:n] if up[j]]
                 result[i][f] = [Evidence(f, str(label), kept[j].start, kept[j].end,
                                          shown(texts[i], kept[j].start, kept[j].end, names),
-                                         round(float(scores[j]), 4), round(float(max(shares[j], 0) / total), 4),
+                                         round(float(scores[j]), 6), round(float(max(shares[j], 0) / total), 4),
                                          round(float(drops[j]), 4))
                                 for j in best]
             at += k

@@ -35,7 +35,12 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
     [phrase, weight] pairs, see :mod:`rupture_nlp.explain`).
     """
     texts = [str(t) for t in texts]
-    X = model.transform(texts)
+    prepared = None
+    if explain:  # the evidence scorer builds the features from the sentences and reuses them
+        scorer = scorer or EvidenceScorer(model)
+        X, prepared = scorer.features(texts)
+    else:
+        X = model.transform(texts)
     distance = model.distance(X)
     proba = model.proba_from_features(X, distance=distance)
     labels = model.labels_from_proba(proba)
@@ -50,7 +55,7 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
     out["ood_score"] = model.ood_score(distance)
     df = pd.DataFrame(out).round(4)
     if explain:
-        found = (scorer or EvidenceScorer(model)).explain(texts, X, labels, distance, explain)
+        found = scorer.explain(texts, X, labels, distance, explain, prepared)
         for facet in FACETS:
             df[f"{facet}_evidence"] = [[e.as_dict() for e in r[facet]] for r in found]
     if explain_ngrams:
