@@ -13,7 +13,7 @@ import pandas as pd
 
 from rupture_nlp.data import InputError, is_valid_text, no_text_column, read_corpus
 from rupture_nlp.evaluate import evaluate
-from rupture_nlp.evidence import EvidenceScorer
+from rupture_nlp.evidence import EvidenceScorer, evidence_of
 from rupture_nlp.explain import Explainer
 from rupture_nlp.labels import NOT_APPLICABLE
 from rupture_nlp.persist import load_model
@@ -26,19 +26,27 @@ FACET_ORDER = ("risk", "rupture_type", "repair_outcome", "therapist_response")
 SHOWN_ABSENT = {"none", NOT_APPLICABLE}
 MIN_SHARE = 0.05  # a sentence with less of the decision is not shown to moderators
 
-__all__ = ["load_model", "predict", "explain", "train_model", "TrainRequest", "evaluate_model", "triage"]
+__all__ = ["load_model", "predict", "evidence", "explain", "train_model", "TrainRequest", "evaluate_model", "triage"]
 
 
-def predict(model, df: pd.DataFrame, text_column: str = "text", explain: int = 0) -> pd.DataFrame:
-    """Label the posts of a DataFrame; returns ``df`` with the label, confidence and probability columns."""
+def predict(model, df: pd.DataFrame, text_column: str = "text", explain: int = 0,
+            explain_ngrams: int = 0) -> pd.DataFrame:
+    """Label the posts of a DataFrame; returns ``df`` with the label, confidence and probability columns,
+    and with ``explain`` the evidence sentences per facet (``explain_ngrams``: the n-gram reasons)."""
     if text_column not in df.columns:
         raise no_text_column("the DataFrame", text_column, df.columns)
     bad = [i for i, v in enumerate(df[text_column]) if not is_valid_text(v)]
     if bad:
         raise InputError(f"row(s) {', '.join(map(str, bad[:10]))} have an empty or non-text {text_column!r}")
-    result = predict_frame(model, df[text_column], explain=explain)
+    result = predict_frame(model, df[text_column], explain=explain, explain_ngrams=explain_ngrams)
     result.index = df.index
     return pd.concat([df, result], axis=1)
+
+
+def evidence(model, texts, n: int = 3) -> list[dict]:
+    """For each text, per facet, the ``n`` sentences that carried its predicted label most (as dicts:
+    facet, label, start, end, text, score, share, log_odds; see :mod:`rupture_nlp.evidence`)."""
+    return [{f: [e.as_dict() for e in found] for f, found in per.items()} for per in evidence_of(model, texts, n)]
 
 
 def explain(model, texts, n: int = 5) -> list[dict]:
