@@ -102,7 +102,7 @@ def test_predict_jsonl_csv_and_stdin(small_model_dir, tmp_path):
     assert run("predict", "-m", small_model_dir, "--text-column", "body", "--format", "csv", "-o", out, src,
                "--explain", 2).exit_code == 0
     frame = pd.read_csv(out)
-    assert len(frame) == 3 and "rupture_type_reasons" in frame.columns
+    assert len(frame) == 3 and "rupture_type_evidence" in frame.columns
     piped = run("predict", "-m", small_model_dir, "-", input="first post here\nsecond post here\n")
     assert piped.exit_code == 0 and len(piped.stdout.splitlines()) == 2
 

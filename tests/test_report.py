@@ -100,5 +100,5 @@ def test_readme_python_api_example_runs(tmp_path):
     finally:
         os.chdir(cwd)
     labels = namespace["labels"]
-    assert {"rupture_type", "rupture_type_confidence", "rupture_type_reasons"} <= set(labels.columns)
+    assert {"rupture_type", "rupture_type_confidence", "rupture_type_evidence"} <= set(labels.columns)
     assert len(labels) == len(namespace["posts"])

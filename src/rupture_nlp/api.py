@@ -13,25 +13,40 @@ import pandas as pd
 
 from rupture_nlp.data import InputError, is_valid_text, no_text_column, read_corpus
 from rupture_nlp.evaluate import evaluate
+from rupture_nlp.evidence import EvidenceScorer, evidence_of
 from rupture_nlp.explain import Explainer
+from rupture_nlp.labels import NOT_APPLICABLE
 from rupture_nlp.persist import load_model
 from rupture_nlp.predict import predict_frame
 from rupture_nlp.train import TrainRequest, train_model
 from rupture_nlp.triage import apply_threshold, check_structure, crisis_phrase_hits, rollup
 
-__all__ = ["load_model", "predict", "explain", "train_model", "TrainRequest", "evaluate_model", "triage"]
+#: Facets in the order a moderator reads their evidence: risk first.
+FACET_ORDER = ("risk", "rupture_type", "repair_outcome", "therapist_response")
+SHOWN_ABSENT = {"none", NOT_APPLICABLE}
+MIN_SHARE = 0.05  # a sentence with less of the decision is not shown to moderators
+
+__all__ = ["load_model", "predict", "evidence", "explain", "train_model", "TrainRequest", "evaluate_model", "triage"]
 
 
-def predict(model, df: pd.DataFrame, text_column: str = "text", explain: int = 0) -> pd.DataFrame:
-    """Label the posts of a DataFrame; returns ``df`` with the label, confidence and probability columns."""
+def predict(model, df: pd.DataFrame, text_column: str = "text", explain: int = 0,
+            explain_ngrams: int = 0) -> pd.DataFrame:
+    """Label the posts of a DataFrame; returns ``df`` with the label, confidence and probability columns,
+    and with ``explain`` the evidence sentences per facet (``explain_ngrams``: the n-gram reasons)."""
     if text_column not in df.columns:
         raise no_text_column("the DataFrame", text_column, df.columns)
     bad = [i for i, v in enumerate(df[text_column]) if not is_valid_text(v)]
     if bad:
         raise InputError(f"row(s) {', '.join(map(str, bad[:10]))} have an empty or non-text {text_column!r}")
-    result = predict_frame(model, df[text_column], explain=explain)
+    result = predict_frame(model, df[text_column], explain=explain, explain_ngrams=explain_ngrams)
     result.index = df.index
     return pd.concat([df, result], axis=1)
+
+
+def evidence(model, texts, n: int = 3) -> list[dict]:
+    """For each text, per facet, the ``n`` sentences that carried its predicted label most (as dicts:
+    facet, label, start, end, text, score, share, log_odds; see :mod:`rupture_nlp.evidence`)."""
+    return [{f: [e.as_dict() for e in found] for f, found in per.items()} for per in evidence_of(model, texts, n)]
 
 
 def explain(model, texts, n: int = 5) -> list[dict]:
@@ -82,24 +97,45 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
     phrases = model.config_.triage.get("crisis_phrases", [])
     threads = rollup(posts, labels, proba, crisis_phrase_hits(texts, phrases), ood=model.ood_score(distance))
     queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold, ood_limit(model))
-    explainer = Explainer(model) if explain else None
-    reasons, opening = [], []
-    for r in queue.itertuples(index=False):
-        opening.append(texts[r.first_row])
-        if not explainer:
-            reasons.append("")
-            continue
-        picks = [("risk", r.crisis_row)] if r.crisis_row is not None and not pd.isna(r.crisis_row) else []
-        picks += [("rupture_type", r.rupture_row), ("repair_outcome", r.outcome_row),
-                  ("therapist_response", r.response_row)]
-        found = []
-        for facet, row in picks:
-            row = int(row)
-            phrases_ = explainer.phrases(texts[row], X[row], facet, labels.at[row, facet], explain)
-            found += [f"{facet}: {p}" for p, _ in phrases_]
-        reasons.append("; ".join(found))
-    queue["reasons"] = reasons
-    queue["opening_text"] = opening
+    queue["evidence_posts"] = thread_evidence(model, queue, posts, texts, (X, labels, distance), explain)
+    queue["evidence"] = ["; ".join(f"{m['facet']}: {m['text']}" for post in shown for m in post["marks"])
+                         for shown in queue["evidence_posts"]]
+    queue["opening_text"] = [texts[int(i)] for i in queue["first_row"]]
     queue["opening_post_id"] = [posts.at[int(i), "post_id"] if "post_id" in posts.columns else int(i)
                                 for i in queue["first_row"]]
     return queue.drop(columns=["first_row", "rupture_row", "outcome_row", "response_row", "crisis_row"])
+
+
+def thread_evidence(model, queue: pd.DataFrame, posts: pd.DataFrame, texts: list[str], scored, n: int) -> list:
+    """Per thread, the posts a moderator should read with the sentences that carried their labels: the
+    crisis post first (if it is not the opening post), the opening post, then the opening poster's
+    later posts that decide the thread's outcome or the therapist's response. A label that marks an
+    absence (no rupture, no risk) has no evidence to show."""
+    X, labels, distance = scored
+    wanted: list[list[tuple[int, list[str]]]] = []
+    for r in queue.itertuples(index=False):
+        facets: dict[int, list[str]] = {}
+        if r.crisis_row is not None and not pd.isna(r.crisis_row):
+            facets.setdefault(int(r.crisis_row), []).append("risk")
+        facets.setdefault(int(r.first_row), []).extend(FACET_ORDER)
+        for facet, row in (("rupture_type", r.rupture_row), ("repair_outcome", r.outcome_row),
+                           ("therapist_response", r.response_row)):
+            facets.setdefault(int(row), []).append(facet)
+        wanted.append([(row, [f for f in FACET_ORDER if f in fs], row == int(r.first_row)) for row, fs in facets.items()])
+    rows = sorted({row for w in wanted for row, _, _ in w})
+    if n <= 0 or not rows:
+        return [[] for _ in wanted]
+    found = dict(zip(rows, EvidenceScorer(model).explain(
+        [texts[i] for i in rows], X[rows], labels.iloc[rows].reset_index(drop=True), distance[rows], n)))
+    ids = posts["post_id"] if "post_id" in posts.columns else pd.Series(range(len(posts)))
+    out = []
+    for w in wanted:
+        shown = []
+        for row, facets, opening in w:
+            marks = [e.as_dict() for f in facets if labels.at[row, f] not in SHOWN_ABSENT for e in found[row][f]
+                     if e.share >= MIN_SHARE]
+            if marks or opening:
+                shown.append({"post_id": str(ids.iat[row]), "author": str(posts.at[row, "author"]),
+                              "opening": opening, "text": texts[row], "marks": marks})
+        out.append(shown)
+    return out

@@ -221,7 +221,10 @@ def with_input_options(func):
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--explain", default=0, show_default=True, type=click.IntRange(0, 50),
-              help="Also give the N phrases that pushed each label most.")
+              help="Also give, per facet, the N sentences that carried the label most (offsets into the post, "
+                   "score: the drop in the label's probability without the sentence, share of the decision).")
+@click.option("--explain-ngrams", default=0, show_default=True, type=click.IntRange(0, 50),
+              help="Also give the N word n-grams that pushed each label most (the linear model's weights).")
 @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--jobs", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Worker processes (0: one per core, used when the input has more than one batch).")
@@ -229,7 +232,7 @@ def with_input_options(func):
 @quiet_option
 @user_errors
 def predict(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output,
-            fmt, explain, batch_size, jobs, force, quiet):
+            fmt, explain, explain_ngrams, batch_size, jobs, force, quiet):
     """Label posts from a CSV, JSON Lines or plain-text file (one post a line), or - for standard input.
 
     One output row per input row, in input order, with its id, the four labels, the confidence of each
@@ -246,7 +249,7 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
     spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
                      skip_invalid=skip_invalid, batch_size=batch_size, encoding=encoding, max_chars=max_chars)
     stats = predict_file(PredictRequest(model_dir=model, spec=spec, output=output, output_format=fmt,
-                                        explain=explain, jobs=jobs, force=force,
+                                        explain=explain, explain_ngrams=explain_ngrams, jobs=jobs, force=force,
                                         progress=not quiet and sys.stderr.isatty()))
     if stats["skipped"]:
         log(quiet, f"skipped {stats['skipped']} invalid row(s)")
@@ -260,7 +263,7 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
 @click.option("--explain", default=3, show_default=True, type=click.IntRange(0, 20),
-              help="Phrases that weighed most, per deciding facet.")
+              help="Evidence sentences per facet of the posts that decide each thread (highlighted in html).")
 @click.option("--threshold", type=click.FloatRange(0, 1),
               help="Confidence below which a priority is marked uncertain (default: the model's, chosen by CV).")
 @force_option
@@ -303,7 +306,7 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
         if fmt == "html":
             fh.write(render_html(queue))
         else:
-            write_rows(queue, fh, fmt, header=True)
+            write_rows(queue.drop(columns="evidence_posts") if fmt == "csv" else queue, fh, fmt, header=True)
     counts = queue["priority"].value_counts().to_dict()
     log(quiet, f"{len(queue)} threads: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rupture_nlp.data import InputSpec, iter_input
+from rupture_nlp.evidence import EvidenceScorer
 from rupture_nlp.explain import Explainer
 from rupture_nlp.labels import FACETS
 from rupture_nlp.persist import atomic_output, load_model
@@ -22,16 +23,24 @@ from rupture_nlp.persist import atomic_output, load_model
 OUTPUT_FORMATS = ("jsonl", "csv")
 
 
-def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = None) -> pd.DataFrame:
-    """Labels, the confidence of each label, every label's probability and (optionally) reasons.
+def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = None, explain_ngrams: int = 0,
+                  scorer: EvidenceScorer | None = None) -> pd.DataFrame:
+    """Labels, the confidence of each label, every label's probability and (optionally) evidence.
 
     Columns: ``<facet>``, ``<facet>_confidence``, ``p_<facet>_<label>``, ``ood_score`` (how far the
     post is from the training corpus: the percentile of its distance among the corpus's held-out
-    posts; confidence is already flattened for it) and, with ``explain``, ``<facet>_reasons``
-    (a list of [phrase, weight] pairs).
+    posts; confidence is already flattened for it); with ``explain``, ``<facet>_evidence`` (the
+    sentences that carried the label, each a dict with facet, label, start, end, text, score, share;
+    see :mod:`rupture_nlp.evidence`); with ``explain_ngrams``, ``<facet>_reasons`` (a list of
+    [phrase, weight] pairs, see :mod:`rupture_nlp.explain`).
     """
     texts = [str(t) for t in texts]
-    X = model.transform(texts)
+    prepared = None
+    if explain:  # the evidence scorer builds the features from the sentences and reuses them
+        scorer = scorer or EvidenceScorer(model)
+        X, prepared = scorer.features(texts)
+    else:
+        X = model.transform(texts)
     distance = model.distance(X)
     proba = model.proba_from_features(X, distance=distance)
     labels = model.labels_from_proba(proba)
@@ -46,8 +55,12 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
     out["ood_score"] = model.ood_score(distance)
     df = pd.DataFrame(out).round(4)
     if explain:
+        found = scorer.explain(texts, X, labels, distance, explain, prepared)
+        for facet in FACETS:
+            df[f"{facet}_evidence"] = [[e.as_dict() for e in r[facet]] for r in found]
+    if explain_ngrams:
         explainer = explainer or Explainer(model)
-        reasons = explainer.explain(texts, X, labels, explain)
+        reasons = explainer.explain(texts, X, labels, explain_ngrams)
         for facet in FACETS:
             df[f"{facet}_reasons"] = [r[facet] for r in reasons]
     return df
@@ -57,14 +70,17 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
 _WORKER: dict = {}
 
 
-def _init_worker(model_dir: str, explain: int, model=None) -> None:
+def _init_worker(model_dir: str, explain: int, model=None, explain_ngrams: int = 0) -> None:
     model = load_model(model_dir) if model is None else model
-    _WORKER.update(model=model, explain=explain, explainer=Explainer(model) if explain else None)
+    _WORKER.update(model=model, explain=explain, explain_ngrams=explain_ngrams,
+                   explainer=Explainer(model) if explain_ngrams else None,
+                   scorer=EvidenceScorer(model) if explain else None)
 
 
 def _predict_batch(batch: pd.DataFrame) -> pd.DataFrame:
     w = _WORKER
-    result = predict_frame(w["model"], batch["text"], w["explain"], w["explainer"])
+    result = predict_frame(w["model"], batch["text"], w["explain"], w["explainer"], w["explain_ngrams"],
+                           w["scorer"])
     return pd.concat([batch[["row", "id"]].reset_index(drop=True), result], axis=1)
 
 
@@ -76,6 +92,7 @@ class PredictRequest:
     output_format: str = "jsonl"
     explain: int = 0
     jobs: int = 0
+    explain_ngrams: int = 0
     force: bool = False
     progress: bool = False
 
@@ -86,12 +103,12 @@ def _batches_in_order(req: PredictRequest, model, batches: Iterator[pd.DataFrame
     jobs = req.jobs or os.cpu_count() or 1
     head = list(itertools.islice(batches, 2))
     if len(head) < 2 or jobs == 1:
-        _init_worker(req.model_dir, req.explain, model)
+        _init_worker(req.model_dir, req.explain, model, req.explain_ngrams)
         for batch in itertools.chain(head, batches):
             yield _predict_batch(batch)
         return
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(req.model_dir, req.explain)) as pool:
+                             initargs=(req.model_dir, req.explain, None, req.explain_ngrams)) as pool:
         pending: deque = deque()
         for batch in itertools.chain(head, batches):
             pending.append(pool.submit(_predict_batch, batch))
@@ -109,6 +126,9 @@ def write_rows(df: pd.DataFrame, fh, fmt: str, header: bool) -> None:
     flat = df.copy()
     for col in [c for c in flat.columns if c.endswith("_reasons")]:
         flat[col] = flat[col].map(lambda pairs: "; ".join(f"{p} ({w:+.3f})" for p, w in pairs))
+    for col in [c for c in flat.columns if c.endswith("_evidence")]:
+        flat[col] = flat[col].map(lambda found: " | ".join(
+            f"{e['text']} [{e['start']}:{e['end']}] ({e['score']:+.3f}, {e['share']:.0%})" for e in found))
     flat.to_csv(fh, header=header, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
 
 

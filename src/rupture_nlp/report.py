@@ -26,6 +26,7 @@ class ReportRequest:
     top_ngrams: int = 15
     force: bool = False
     n_boot: int = 1000
+    evidence_per_class: int = 3
 
 
 def _plt():
@@ -61,6 +62,25 @@ def top_ngrams(model, n: int) -> pd.DataFrame:
                 rows.append({"facet": facet, "label": label, "rank": rank, "ngram": names[j][len("word__"):],
                              "weight": round(float(coef[k, j]), 4)})
     return pd.DataFrame(rows)
+
+
+def evidence_examples(model, test: pd.DataFrame, per_class: int = 3) -> pd.DataFrame:
+    """Per facet and predicted class, the test posts' strongest evidence sentences (each post's top
+    sentence for that facet, strongest first): what the model keys on, in context."""
+    from rupture_nlp.evidence import evidence_of
+
+    rows = []
+    for i, per in enumerate(evidence_of(model, test["text"], n=1)):
+        for facet, found in per.items():
+            for e in found:
+                rows.append({"facet": facet, "label": e.label, "gold": test[facet].iat[i],
+                             "post_id": test["post_id"].iat[i], "score": e.score, "share": e.share,
+                             "sentence": e.text})
+    df = pd.DataFrame(rows, columns=["facet", "label", "gold", "post_id", "score", "share", "sentence"])
+    order = {(f, k): n for n, (f, k) in enumerate((f, k) for f in FACETS for k in FACETS[f])}
+    df = df.assign(_o=[order[(f, k)] for f, k in zip(df["facet"], df["label"])])
+    df = df.sort_values(["_o", "score"], ascending=[True, False], kind="stable").drop(columns="_o")
+    return df.groupby(["facet", "label"], sort=False).head(per_class).reset_index(drop=True)
 
 
 def learning_curve(corpus: pd.DataFrame, config, fractions, seeds: int, split: str = "test") -> pd.DataFrame:
@@ -189,6 +209,8 @@ def build_report(model, corpus: pd.DataFrame, req: ReportRequest) -> dict:
         curve.to_csv(folder / "learning_curve.csv", index=False)
         grams = top_ngrams(model, req.top_ngrams)
         grams.to_csv(folder / "top_ngrams.csv", index=False)
+        examples = evidence_examples(model, test, req.evidence_per_class)
+        examples.to_csv(folder / "evidence_examples.csv", index=False)
         errors = error_table(test, result)
         errors.to_csv(folder / "errors.csv", index=False)
         figs = figures(folder, test, result, model, curve)
@@ -224,9 +246,16 @@ def build_report(model, corpus: pd.DataFrame, req: ReportRequest) -> dict:
             sub = grams[(grams["facet"] == facet) & (grams["rank"] <= 8)]
             table = sub.groupby("label", sort=False)["ngram"].apply(", ".join).reset_index()
             lines += [f"**{facet}**", "", _md_table(table), ""]
+        lines += ["## Evidence sentences per class (test split; all: evidence_examples.csv)", "",
+                  "Per predicted class, the test posts' top evidence sentences: the sentence whose removal "
+                  "lowers the label's probability most (score), with its share of the decision and the gold "
+                  "label. Names are masked.", "",
+                  _md_table(examples.assign(sentence=examples["sentence"].str.slice(0, 160))
+                            [["facet", "label", "gold", "score", "share", "sentence"]]), ""]
         lines += ["## Errors", "", f"{len(errors)} misclassifications over all facets (all: errors.csv); the most "
                   "confident ten:", "",
                   _md_table(errors.sort_values("confidence", ascending=False).head(10)
                             .assign(text=lambda d: d["text"].str.slice(0, 140) + "…")), ""]
         (folder / "summary.md").write_text("\n".join(lines), encoding="utf-8")
-    return {"macro_f1": scores, "figures": figs, "errors": int(len(errors)), "learning_curve_rows": int(len(curve))}
+    return {"macro_f1": scores, "figures": figs, "errors": int(len(errors)), "learning_curve_rows": int(len(curve)),
+            "evidence_examples": int(len(examples))}

@@ -44,6 +44,23 @@ def mask_names_in(text: str) -> str:
     return every.sub("_name_", text)
 
 
+def names_are_local(text: str) -> bool:
+    """True when every name mask of ``text`` stands on its own occurrence: no capitalised word is
+    masked only because the same word stands inside a sentence elsewhere (or after a title). Then
+    deleting a sentence changes the masks of that sentence only."""
+    names = [m.group(1) for m in NAME.finditer(text)]
+    titled = [m.group(1) for m in TITLED_NAME.finditer(text)] if ("D" in text or "P" in text) else []
+    found = set(names + titled) - KEEP_CAPITALISED
+    if not found:
+        return True
+    if titled:
+        return False
+    for name in found:
+        if len(re.findall(r"\b" + re.escape(name) + r"\b", text)) != names.count(name):
+            return False
+    return True
+
+
 PRONOUN_MODES = ("neutral", "drop", "keep")
 
 

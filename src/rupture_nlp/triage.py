@@ -222,24 +222,74 @@ def _strip(scores: dict) -> dict:
     return {k: v for k, v in scores.items() if k != "urgent_recall"} | {"urgent_recall_oof": scores["urgent_recall"]}
 
 
+FACET_COLOURS = {"risk": "#f5b7b1", "rupture_type": "#f9e79f", "repair_outcome": "#aed6f1",
+                 "therapist_response": "#d2b4de"}
+
+
+def render_post(text: str, marks: list[dict]) -> str:
+    """A post as escaped HTML with each evidence sentence in ``<mark class="facet-...">`` (the first
+    facet listed wins the colour; every facet is named after it), names masked as "[name]" and quoted
+    lines dimmed."""
+    from rupture_nlp.evidence import name_spans, shown, split_sentences
+
+    esc = lambda v: html.escape(str(v), quote=True)  # noqa: E731
+    names = name_spans(text)
+    by_span: dict[tuple[int, int], list[dict]] = {}
+    for m in marks:
+        by_span.setdefault((m["start"], m["end"]), []).append(m)
+    out, at = [], 0
+    for s in split_sentences(text):
+        out.append(esc(shown(text, at, s.start, names)))
+        body = esc(shown(text, s.start, s.end, names))
+        found = by_span.get((s.start, s.end))
+        if s.quote:
+            body = f"<span class=quote>{body}</span>"
+        elif found:
+            tags = ", ".join(f"{esc(m['facet'])}: {esc(m['label'])} {m['share']:.0%}" for m in found)
+            body = (f"<mark class=\"facet-{esc(found[0]['facet'])}\" title=\"{tags}\">{body}</mark>"
+                    f"<sup class=tag>{tags}</sup>")
+        out.append(body)
+        at = s.end
+    out.append(esc(shown(text, at, len(text), names)))
+    return "".join(out)
+
+
+def _evidence_cell(r, esc) -> str:
+    posts = getattr(r, "evidence_posts", None)
+    if not isinstance(posts, list):  # a queue without evidence (e.g. built by hand)
+        reasons = "; ".join(esc(p) for p in str(getattr(r, "reasons", "") or "").split("; ") if p)
+        return (f"<div class=small>{reasons}</div><details><summary>{esc(r.opening_author)}: "
+                f"{esc(str(r.opening_text)[:90])}…</summary><div class=post>{esc(r.opening_text)}</div></details>")
+    parts = []
+    for post in posts:
+        role = "opening post" if post.get("opening") else "later post"
+        listed = "".join(f"<li><mark class=\"facet-{esc(m['facet'])}\">{esc(m['facet'])}: {esc(m['label'])}</mark> "
+                         f"{esc(m['text'])} <span class=small>({m['share']:.0%})</span></li>" for m in post["marks"])
+        parts.append(f"<div class=small>{esc(role)} {esc(post['post_id'])} by {esc(post['author'])}</div>"
+                     f"<ul class=ev>{listed or '<li class=small>no sentence carries a rupture or risk label</li>'}</ul>"
+                     f"<details open><summary class=small>the post, evidence highlighted</summary>"
+                     f"<div class=post>{render_post(post['text'], post['marks'])}</div></details>")
+    return "".join(parts)
+
+
 def render_html(queue: pd.DataFrame, title: str = "rupture-nlp triage queue") -> str:
-    """One self-contained page: no scripts, no external files; every post text is escaped."""
+    """One self-contained page: no scripts, no external files; every post text is escaped. Evidence
+    sentences are highlighted per facet with CSS only, risk first."""
     esc = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     colours = {"urgent": "#b00020", "review": "#d35400", "uncertain": "#7d3c98", "support": "#1f618d",
                "routine": "#566573"}
     rows = []
     for r in queue.itertuples(index=False):
-        reasons = "; ".join(esc(p) for p in getattr(r, "reasons", "").split("; ") if p)
         rows.append(
             f"<tr><td><span class=p style='background:{colours.get(r.priority, '#333')}'>{esc(r.priority)}</span>"
             f"<div class=small>model: {esc(r.model_priority)}</div></td>"
             f"<td>{r.confidence:.2f}</td><td>{esc(r.thread_id)}<div class=small>{r.n_posts} posts</div></td>"
             f"<td>{esc(r.rupture_type)}<br>{esc(r.repair_outcome)}<br>{esc(r.therapist_response)}"
-            f"<br>risk: {esc(r.risk)}</td><td class=small>{reasons}</td>"
-            f"<td><details><summary>{esc(r.opening_author)}: {esc(str(r.opening_text)[:90])}…</summary>"
-            f"<div class=post>{esc(r.opening_text)}</div></details></td></tr>")
+            f"<br>risk: {esc(r.risk)}</td><td>{_evidence_cell(r, esc)}</td></tr>")
     counts = queue["priority"].value_counts()
     summary = ", ".join(f"{counts.get(p, 0)} {p}" for p in PRIORITY_ORDER)
+    marks_css = " ".join(f"mark.facet-{f}{{background:{c}}}" for f, c in FACET_COLOURS.items())
+    legend = " ".join(f"<mark class=facet-{f}>{f}</mark>" for f in FACET_COLOURS)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -247,12 +297,17 @@ body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}} table{{border-c
 th,td{{border-bottom:1px solid #ddd;padding:.4em;vertical-align:top;text-align:left}}
 .p{{color:#fff;border-radius:3px;padding:.1em .4em;font-weight:600}} .small{{font-size:.8em;color:#555}}
 .post{{white-space:pre-wrap;max-width:60em;margin-top:.5em}} summary{{cursor:pointer}}
+mark{{border-radius:2px;padding:0 .1em;color:inherit}} {marks_css}
+sup.tag{{font-size:.65em;color:#555;margin-left:.2em}} .quote{{color:#888;font-style:italic}}
+ul.ev{{margin:.2em 0 .4em 1.2em;padding:0}}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p>{len(queue)} threads: {esc(summary)}. Uncertain threads need a person: the model is not confident
 enough in their priority. Labels are model predictions, not diagnoses.</p>
+<p class=small>Evidence: the sentences whose removal lowers the label's probability most (share: of the
+decision), risk first: {legend}. Names are masked as [name]; quoted lines are never evidence.</p>
 <table><thead><tr><th>priority</th><th>confidence</th><th>thread</th><th>labels</th>
-<th>phrases that weighed most</th><th>opening post</th></tr></thead><tbody>
+<th>evidence, highlighted where it stands</th></tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table></body></html>
 """
