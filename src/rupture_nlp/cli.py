@@ -358,3 +358,4 @@ def tune(data, config, output, results, jobs, force, quiet):
 # The commands of adapting to a forum (sample, annotate, agreement) live in their own module.
 from rupture_nlp import cli_adapt  # noqa: E402,F401  (registers its commands on `main`)
 
+from rupture_nlp import cli_review  # noqa: E402,F401  (the moderators' desk: `review`)

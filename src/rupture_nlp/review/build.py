@@ -66,3 +66,28 @@ def rerank(desk: Desk, model, model_dir) -> dict:
 
 def model_differs(desk: Desk, model, model_dir) -> bool:
     return bool(desk.meta("model_sha256")) and model_info(model, model_dir)["model_sha256"] != desk.meta("model_sha256")
+
+
+def build_desk(path: str | Path, model, model_dir, posts: pd.DataFrame, order: str) -> dict:
+    """A new desk at ``path``, written beside it and renamed into place only when complete."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        desk = Desk(tmp, create=True)
+        try:
+            result = add_posts(desk, model, model_dir, posts, order)
+            desk.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            desk.close()
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return result
