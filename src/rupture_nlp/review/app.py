@@ -202,19 +202,25 @@ def text_blocks(text: str) -> list[tuple[str, str]]:
     return [(kind, "\n".join(lines).strip("\n")) for kind, lines in blocks if "".join(lines).strip()]
 
 
-def serve(app: Flask, host: str, port: int) -> None:
-    """Serve until interrupted; the log line of a request is its method, path and status only."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
+def make_server(app: Flask, host: str, port: int):
+    """A threaded WSGI server for the desk (port 0: any free port, see ``server.port``) whose log line
+    of a request is its method, path and status only."""
+    from werkzeug.serving import WSGIRequestHandler
+    from werkzeug.serving import make_server as werkzeug_server
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, code="-", size="-"):
-            path = self.path.split("?", 1)[0]
-            log.info("%s %s %s", self.command, path, code)
+            log.info("%s %s %s", self.command, self.path.split("?", 1)[0], code)
 
-        def log_error(self, format, *args):  # noqa: A002  (werkzeug's signature)
-            log.warning("error %s", self.path.split("?", 1)[0])
+        def log_error(self, format, *args):  # noqa: A002  (the signature of http.server)
+            log.warning("error answering %s %s", self.command, self.path.split("?", 1)[0])
 
-    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    return werkzeug_server(host, port, app, threaded=True, request_handler=QuietHandler)
+
+
+def serve(app: Flask, host: str, port: int) -> None:
+    """Serve until interrupted."""
+    server = make_server(app, host, port)
     try:
         server.serve_forever()
     finally:
