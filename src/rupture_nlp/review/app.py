@@ -76,7 +76,7 @@ def create_app(db_path: str | Path, token: str | None = None, model=None, model_
     @app.after_request
     def headers(response):
         response.headers.update({"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                                 "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                                 "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
                                  "Cross-Origin-Opener-Policy": "same-origin"})
         if not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
@@ -92,6 +92,10 @@ def create_app(db_path: str | Path, token: str | None = None, model=None, model_
     @app.context_processor
     def desk_context():
         return {"desk_info": _desk_info()} if "desk" in g else {}
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204
 
     @app.get("/")
     def queue():
@@ -162,7 +166,9 @@ def _desk_info() -> dict:
     from rupture_nlp.review.build import model_differs
 
     app_model, model_dir = current_app.config["DESK_MODEL"], current_app.config["DESK_MODEL_DIR"]
+    sha = g.desk.meta("model_sha256") or ""
     return {"counts": g.desk.counts(), "model_dir": g.desk.meta("model_dir"),
+            "model_name": f"{Path(g.desk.meta('model_dir') or '?').name} (sha256 {sha[:10]})",
             "differs": app_model is not None and model_differs(g.desk, app_model, model_dir),
             "server_model": model_dir}
 
