@@ -85,3 +85,33 @@ def small_model_dir(tmp_path_factory, small_corpus) -> Path:
     cfg.write_text("cv_folds = 3\n[pipeline]\ntfidf__word__min_df = 1\ntfidf__char__min_df = 1\n", encoding="utf-8")
     train_model(TrainRequest(data=small_corpus, out=out, config=cfg, n_jobs=1))
     return out
+
+
+# Threads for the moderators' desk: a crisis, a withdrawal with a quoted reply and an update by the
+# opening poster, a hostile post (markup in the text and an attribute-breaking author), a calm one.
+HOSTILE_TEXT = ('<script>alert("x")</script> I told my T I was furious she forgot our appointment. '
+                '<img src=x onerror=alert(2)> She apologised, we are fine now.')
+HOSTILE_AUTHOR = 'mallory" onmouseover="alert(1)'
+DESK_THREADS = [
+    ("W1", "ash", "I skipped my session and told her I was sick. I wasn't."),
+    ("W1", "kettle", "> I skipped my session\nThat happens, be kind to yourself."),
+    ("W1", "ash", "Update: went quiet for weeks, then told him calmly; he was glad I came back and we're ok."),
+    ("C1", "quiet", "I can't do this anymore and I've said my goodbyes. This is goodbye."),
+    ("C1", "mod", "Please stay with us, a moderator is messaging you now."),
+    ("H1", HOSTILE_AUTHOR, HOSTILE_TEXT),
+    ("N1", "books", "Great session today, my T is lovely."),
+    ("N1", "lantern", "Love this, well done you."),
+]
+
+
+def write_desk_threads(path: Path, rows=DESK_THREADS) -> Path:
+    """A CSV of threads in the shape `triage` and `review` read (post_id, thread_id, author, position, text)."""
+    seen: dict[str, int] = {}
+    out = []
+    for thread_id, author, text in rows:
+        pos = seen.get(thread_id, 0)
+        seen[thread_id] = pos + 1
+        out.append({"post_id": f"{thread_id}-{pos}", "thread_id": thread_id, "author": author, "position": pos,
+                    "text": text})
+    pd.DataFrame(out).to_csv(path, index=False)
+    return path

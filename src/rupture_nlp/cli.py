@@ -397,3 +397,4 @@ def tune(data, config, output, results, jobs, force, quiet):
 from rupture_nlp import cli_adapt  # noqa: E402,F401  (registers its commands on `main`)
 from rupture_nlp import cli_model  # noqa: E402,F401  (card, verify)
 
+from rupture_nlp import cli_review  # noqa: E402,F401  (the moderators' desk: `review`)
