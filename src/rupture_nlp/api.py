@@ -73,7 +73,16 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
            threshold: float | None = None) -> pd.DataFrame:
     """Rank the threads of ``posts`` for moderators: one row per thread, most pressing first."""
     check_structure(posts)
-    posts = posts.reset_index(drop=True)
+    return finish_queue(model, triage_threads(model, posts.reset_index(drop=True), text_column, explain), threshold)
+
+
+def triage_threads(model, posts: pd.DataFrame, text_column: str = "text", explain: int = 3,
+                   row_ids=None) -> pd.DataFrame:
+    """One row per thread of ``posts`` (whole threads, in input order): rolled-up labels and
+    confidence, the phrases behind them, the opening text and post id; not yet thresholded or sorted.
+
+    ``row_ids``: what names a row when there is no post_id column (default: its position in ``posts``).
+    """
     texts = posts[text_column].astype(str).tolist()
     X = model.transform(texts)
     distance = model.distance(X)
@@ -81,10 +90,9 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
     labels = model.labels_from_proba(proba)
     phrases = model.config_.triage.get("crisis_phrases", [])
     threads = rollup(posts, labels, proba, crisis_phrase_hits(texts, phrases), ood=model.ood_score(distance))
-    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold, ood_limit(model))
     explainer = Explainer(model) if explain else None
     reasons, opening = [], []
-    for r in queue.itertuples(index=False):
+    for r in threads.itertuples(index=False):
         opening.append(texts[r.first_row])
         if not explainer:
             reasons.append("")
@@ -98,8 +106,20 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
             phrases_ = explainer.phrases(texts[row], X[row], facet, labels.at[row, facet], explain)
             found += [f"{facet}: {p}" for p, _ in phrases_]
         reasons.append("; ".join(found))
-    queue["reasons"] = reasons
-    queue["opening_text"] = opening
-    queue["opening_post_id"] = [posts.at[int(i), "post_id"] if "post_id" in posts.columns else int(i)
-                                for i in queue["first_row"]]
-    return queue.drop(columns=["first_row", "rupture_row", "outcome_row", "response_row", "crisis_row"])
+    threads["reasons"] = reasons
+    threads["opening_text"] = opening
+    ids = posts["post_id"].to_numpy() if "post_id" in posts.columns else (
+        range(len(posts)) if row_ids is None else list(row_ids))
+    threads["opening_post_id"] = [ids[int(i)] if "post_id" in posts.columns else int(ids[int(i)])
+                                  for i in threads["first_row"]]
+    return threads.drop(columns=["first_row", "rupture_row", "outcome_row", "response_row", "crisis_row"])
+
+
+QUEUE_TAIL = ["reasons", "opening_text", "opening_post_id"]
+
+
+def finish_queue(model, threads: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+    """The moderators' queue from :func:`triage_threads` rows: priorities with the confidence threshold,
+    most pressing first (ties keep the threads' order)."""
+    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold, ood_limit(model))
+    return queue[[c for c in queue.columns if c not in QUEUE_TAIL] + QUEUE_TAIL]
