@@ -228,6 +228,7 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
       rupture-nlp predict --model models/default --explain 3 data/examples/posts.txt
       rupture-nlp predict -m models/default --format csv -o labels.csv data/examples/posts.csv
       rupture-nlp predict -m models/default --format parquet -o labels.parquet data/examples/posts.csv
+      rupture-nlp predict -m models/default --engine dask --format parquet -o labels data/examples/posts.csv
     """
     from rupture_nlp.data import InputSpec
     from rupture_nlp.predict import PredictRequest, predict_file
@@ -271,13 +272,13 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
     \b
     Example:
       rupture-nlp triage --model models/default --format html -o queue.html data/examples/threads.csv
+      rupture-nlp triage --model models/default --engine dask data/examples/threads.csv
     """
     from rupture_nlp.api import triage as triage_posts
     from rupture_nlp.data import InputSpec, read_csv_strict, valid_rows
     from rupture_nlp.parquet_io import is_parquet, read_table
-    from rupture_nlp.persist import atomic_output, check_writable, load_model
-    from rupture_nlp.predict import output_sink
-    from rupture_nlp.triage import check_structure, render_html
+    from rupture_nlp.persist import check_writable, load_model
+    from rupture_nlp.triage import check_structure
 
     if output:
         check_writable(Path(output), force)
@@ -300,6 +301,15 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
         log(quiet, f"skipped {posts.attrs['skipped']} invalid row(s)")
     m = load_model(model)
     queue = triage_posts(m, posts, text_column=text_column, explain=explain, threshold=threshold)
+    write_queue(queue, output, fmt, force, quiet)
+
+
+def write_queue(queue, output, fmt: str, force: bool, quiet: bool) -> None:
+    """The triage queue to ``output`` (standard output for None) as JSONL, CSV, HTML or Parquet."""
+    from rupture_nlp.persist import atomic_output
+    from rupture_nlp.predict import output_sink
+    from rupture_nlp.triage import render_html
+
     if fmt == "html":
         with atomic_output(output, force=force) as fh:
             fh.write(render_html(queue))

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from rupture_nlp.cli import log
+from rupture_nlp.cli import log, write_queue
 
 
 def _progress(quiet: bool, what: str):
@@ -55,9 +55,6 @@ def predict_on_dask(model, spec, output, fmt, explain, scheduler, force, quiet) 
 
 def triage_on_dask(model, spec, output, fmt, explain, threshold, scheduler, force, quiet) -> None:
     from rupture_nlp.dask_engine import DaskRequest, connect, describe, triage_dask
-    from rupture_nlp.persist import atomic_output
-    from rupture_nlp.predict import output_sink
-    from rupture_nlp.triage import render_html
 
     req = DaskRequest(model_dir=model, spec=spec, explain=explain, threshold=threshold,
                       on_part=_progress(quiet, "rolled up"))
@@ -69,11 +66,4 @@ def triage_on_dask(model, spec, output, fmt, explain, threshold, scheduler, forc
         queue = triage_dask(client, req)
     if req.stats.get("skipped"):
         log(quiet, f"skipped {req.stats['skipped']} invalid row(s)")
-    if fmt == "html":
-        with atomic_output(output, force=force) as fh:
-            fh.write(render_html(queue))
-    else:
-        with output_sink(output, fmt, force) as write:
-            write(queue, True)
-    counts = queue["priority"].value_counts().to_dict()
-    log(quiet, f"{len(queue)} threads: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    write_queue(queue, output, fmt, force, quiet)

@@ -120,7 +120,7 @@ def connect(scheduler: str | None = None, n_workers: int | None = None) -> Itera
             yield client
         return
     with LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         yield client
 
