@@ -88,7 +88,16 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
            threshold: float | None = None) -> pd.DataFrame:
     """Rank the threads of ``posts`` for moderators: one row per thread, most pressing first."""
     check_structure(posts)
-    posts = posts.reset_index(drop=True)
+    return finish_queue(model, triage_threads(model, posts.reset_index(drop=True), text_column, explain), threshold)
+
+
+def triage_threads(model, posts: pd.DataFrame, text_column: str = "text", explain: int = 3,
+                   row_ids=None) -> pd.DataFrame:
+    """One row per thread of ``posts`` (whole threads, in input order): rolled-up labels and
+    confidence, the phrases behind them, the opening text and post id; not yet thresholded or sorted.
+
+    ``row_ids``: what names a row when there is no post_id column (default: its position in ``posts``).
+    """
     texts = posts[text_column].astype(str).tolist()
     X = model.transform(texts)
     distance = model.distance(X)
@@ -96,17 +105,27 @@ def triage(model, posts: pd.DataFrame, text_column: str = "text", explain: int =
     labels = model.labels_from_proba(proba)
     phrases = model.config_.triage.get("crisis_phrases", [])
     threads = rollup(posts, labels, proba, crisis_phrase_hits(texts, phrases), ood=model.ood_score(distance))
-    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold, ood_limit(model))
-    queue["evidence_posts"] = thread_evidence(model, queue, posts, texts, (X, labels, distance), explain)
-    queue["evidence"] = ["; ".join(f"{m['facet']}: {m['text']}" for post in shown for m in post["marks"])
-                         for shown in queue["evidence_posts"]]
-    queue["opening_text"] = [texts[int(i)] for i in queue["first_row"]]
-    queue["opening_post_id"] = [posts.at[int(i), "post_id"] if "post_id" in posts.columns else int(i)
-                                for i in queue["first_row"]]
-    return queue.drop(columns=["first_row", "rupture_row", "outcome_row", "response_row", "crisis_row"])
+    threads["evidence_posts"] = thread_evidence(model, threads, posts, texts, (X, labels, distance), explain, row_ids)
+    threads["evidence"] = ["; ".join(f"{m['facet']}: {m['text']}" for post in shown for m in post["marks"])
+                           for shown in threads["evidence_posts"]]
+    threads["opening_text"] = [texts[int(i)] for i in threads["first_row"]]
+    ids = row_names(posts, row_ids)
+    threads["opening_post_id"] = [ids[int(i)] for i in threads["first_row"]]
+    return threads.drop(columns=["first_row", "rupture_row", "outcome_row", "response_row", "crisis_row"])
 
 
-def thread_evidence(model, queue: pd.DataFrame, posts: pd.DataFrame, texts: list[str], scored, n: int) -> list:
+QUEUE_TAIL = ["evidence_posts", "evidence", "opening_text", "opening_post_id"]
+
+
+def row_names(posts: pd.DataFrame, row_ids=None) -> list:
+    """What names each row of ``posts``: its post_id, else ``row_ids``, else its position."""
+    if "post_id" in posts.columns:
+        return posts["post_id"].tolist()
+    return list(range(len(posts))) if row_ids is None else [int(i) for i in row_ids]
+
+
+def thread_evidence(model, queue: pd.DataFrame, posts: pd.DataFrame, texts: list[str], scored, n: int,
+                    row_ids=None) -> list:
     """Per thread, the posts a moderator should read with the sentences that carried their labels: the
     crisis post first (if it is not the opening post), the opening post, then the opening poster's
     later posts that decide the thread's outcome or the therapist's response. A label that marks an
@@ -127,7 +146,7 @@ def thread_evidence(model, queue: pd.DataFrame, posts: pd.DataFrame, texts: list
         return [[] for _ in wanted]
     found = dict(zip(rows, EvidenceScorer(model).explain(
         [texts[i] for i in rows], X[rows], labels.iloc[rows].reset_index(drop=True), distance[rows], n)))
-    ids = posts["post_id"] if "post_id" in posts.columns else pd.Series(range(len(posts)))
+    ids = row_names(posts, row_ids)
     out = []
     for w in wanted:
         shown = []
@@ -135,7 +154,7 @@ def thread_evidence(model, queue: pd.DataFrame, posts: pd.DataFrame, texts: list
             marks = [e.as_dict() for f in facets if labels.at[row, f] not in SHOWN_ABSENT for e in found[row][f]
                      if e.share >= MIN_SHARE]
             if marks or opening:
-                shown.append({"post_id": str(ids.iat[row]), "author": str(posts.at[row, "author"]),
+                shown.append({"post_id": str(ids[row]), "author": str(posts.at[row, "author"]),
                               "opening": opening, "text": texts[row], "marks": marks})
         out.append(shown)
     return out

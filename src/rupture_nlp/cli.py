@@ -141,7 +141,8 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
 
 @main.command()
 @model_option
-@click.option("--data", "-d", default=DEFAULT_DATA, show_default=True, type=click.Path(dir_okay=False))
+@click.option("--data", "-d", default=DEFAULT_DATA, show_default=True, type=click.Path(),
+              help="Labelled corpus: CSV, or Parquet (a file or a dataset folder) with the same columns.")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the metrics as JSON here.")
@@ -199,8 +200,9 @@ input_options = [
     click.argument("input_path", metavar="INPUT", type=str),
     click.option("--text-column", default="text", show_default=True, help="Column (CSV) or field (JSONL) with the post."),
     click.option("--id-column", help="Column or field kept as the post's id (default: the row number)."),
-    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt", "xlsx"]), default="auto",
-                 show_default=True, help="auto goes by the file's extension, then its first line."),
+    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl", "txt", "xlsx", "parquet"]),
+                 default="auto", show_default=True, help="auto goes by the file's extension (a folder of .parquet "
+                 "files is a dataset), then its first line."),
     click.option("--skip-invalid", is_flag=True, help="Skip empty or non-text rows (counted on standard error)."),
     click.option("--encoding", default="utf-8", show_default=True,
                  help="Text encoding of INPUT, e.g. cp1252 or latin-1 for a CSV saved by Excel on Windows."),
@@ -215,11 +217,26 @@ def with_input_options(func):
     return func
 
 
+engine_options = [
+    click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                 help="dask: spread the posts over a Dask cluster (needs rupture-nlp[dask]); see --scheduler."),
+    click.option("--scheduler", metavar="ADDRESS",
+                 help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster, one worker a core)."),
+]
+
+
+def with_engine_options(func):
+    for option in reversed(engine_options):
+        func = option(func)
+    return func
+
+
 @main.command()
 @model_option
 @with_input_options
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(), help="Write here instead of standard output "
+              "(Parquet: a .parquet file, or a folder for a dataset).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
 @click.option("--explain", default=0, show_default=True, type=click.IntRange(0, 50),
               help="Also give, per facet, the N sentences that carried the label most (offsets into the post, "
                    "score: the drop in the label's probability without the sentence, share of the decision).")
@@ -228,12 +245,14 @@ def with_input_options(func):
 @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--jobs", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Worker processes (0: one per core, used when the input has more than one batch).")
+@with_engine_options
 @force_option
 @quiet_option
 @user_errors
 def predict(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output,
-            fmt, explain, explain_ngrams, batch_size, jobs, force, quiet):
-    """Label posts from a CSV, JSON Lines or plain-text file (one post a line), or - for standard input.
+            fmt, explain, explain_ngrams, batch_size, jobs, engine, scheduler, force, quiet):
+    """Label posts from a CSV, JSON Lines, plain-text, Excel or Parquet file (or dataset folder), or -
+    for standard input.
 
     One output row per input row, in input order, with its id, the four labels, the confidence of each
     label and every label's probability.
@@ -242,12 +261,20 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
     Example:
       rupture-nlp predict --model models/default --explain 3 data/examples/posts.txt
       rupture-nlp predict -m models/default --format csv -o labels.csv data/examples/posts.csv
+      rupture-nlp predict -m models/default --format parquet -o labels.parquet data/examples/posts.csv
+      rupture-nlp predict -m models/default --engine dask --format parquet -o labels data/examples/posts.csv
     """
     from rupture_nlp.data import InputSpec
     from rupture_nlp.predict import PredictRequest, predict_file
 
     spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, input_format=input_format,
                      skip_invalid=skip_invalid, batch_size=batch_size, encoding=encoding, max_chars=max_chars)
+    if engine == "dask":
+        if explain_ngrams:
+            raise click.UsageError("--explain-ngrams runs on the local engine only; use --explain with --engine dask")
+        from rupture_nlp.cli_dask import predict_on_dask
+
+        return predict_on_dask(model, spec, output, fmt, explain, scheduler, force, quiet)
     stats = predict_file(PredictRequest(model_dir=model, spec=spec, output=output, output_format=fmt,
                                         explain=explain, explain_ngrams=explain_ngrams, jobs=jobs, force=force,
                                         progress=not quiet and sys.stderr.isatty()))
@@ -260,39 +287,50 @@ def predict(model, input_path, text_column, id_column, input_format, skip_invali
 @main.command()
 @model_option
 @with_input_options
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(), help="Write here instead of standard output "
+              "(Parquet: a .parquet file, or a folder for a dataset).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html", "parquet"]), default="jsonl",
+              show_default=True)
 @click.option("--explain", default=3, show_default=True, type=click.IntRange(0, 20),
               help="Evidence sentences per facet of the posts that decide each thread (highlighted in html).")
 @click.option("--threshold", type=click.FloatRange(0, 1),
               help="Confidence below which a priority is marked uncertain (default: the model's, chosen by CV).")
+@with_engine_options
 @force_option
 @quiet_option
 @user_errors
 def triage(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, output, fmt,
-           explain, threshold, force, quiet):
+           explain, threshold, engine, scheduler, force, quiet):
     """Rank threads for moderators: urgent, review, uncertain, support, routine.
 
-    INPUT needs the columns thread_id, author and position (or created_at) beside the text.
-    Sorted by priority, then confidence. --format html writes one self-contained page.
+    INPUT (CSV or Parquet) needs the columns thread_id, author and position (or created_at) beside the
+    text. Sorted by priority, then confidence. --format html writes one self-contained page.
 
     \b
     Example:
       rupture-nlp triage --model models/default --format html -o queue.html data/examples/threads.csv
+      rupture-nlp triage --model models/default --engine dask data/examples/threads.csv
     """
     from rupture_nlp.api import triage as triage_posts
     from rupture_nlp.data import InputSpec, read_csv_strict, valid_rows
-    from rupture_nlp.persist import atomic_output, check_writable, load_model
-    from rupture_nlp.predict import write_rows
-    from rupture_nlp.triage import check_structure, render_html
+    from rupture_nlp.parquet_io import is_parquet, read_table
+    from rupture_nlp.persist import check_writable, load_model
+    from rupture_nlp.triage import check_structure
 
     if output:
         check_writable(Path(output), force)
-    if input_path == "-" or input_format not in ("auto", "csv", "xlsx") or not (
-            input_path.lower().endswith((".csv", ".xlsx"))):
-        raise click.ClickException("triage reads a CSV (or .xlsx) file with the columns thread_id, author, "
+    if engine == "dask":
+        from rupture_nlp.cli_dask import triage_on_dask
+
+        return triage_on_dask(model, InputSpec(path=input_path, text_column=text_column, input_format=input_format,
+                                               skip_invalid=skip_invalid, encoding=encoding, max_chars=max_chars),
+                              output, fmt, explain, threshold, scheduler, force, quiet)
+    parquet = is_parquet(input_path, input_format)
+    if not parquet and (input_path == "-" or input_format not in ("auto", "csv", "xlsx")
+                        or not input_path.lower().endswith((".csv", ".xlsx"))):
+        raise click.ClickException("triage reads a CSV, .xlsx or Parquet file with the columns thread_id, author, "
                                    "position (or created_at) and the text")
-    posts = read_csv_strict(input_path, encoding=encoding)
+    posts = read_table(input_path) if parquet else read_csv_strict(input_path, encoding=encoding)
     check_structure(posts)
     spec = InputSpec(path=input_path, text_column=text_column, id_column=id_column, skip_invalid=skip_invalid,
                      max_chars=max_chars)
@@ -302,11 +340,21 @@ def triage(model, input_path, text_column, id_column, input_format, skip_invalid
     log_truncated(quiet, posts.attrs.get("truncated", 0), max_chars)
     m = load_model(model)
     queue = triage_posts(m, posts, text_column=text_column, explain=explain, threshold=threshold)
-    with atomic_output(output, force=force) as fh:
-        if fmt == "html":
+    write_queue(queue, output, fmt, force, quiet)
+
+
+def write_queue(queue, output, fmt: str, force: bool, quiet: bool) -> None:
+    """The triage queue to ``output`` (standard output for None) as JSONL, CSV, HTML or Parquet."""
+    from rupture_nlp.persist import atomic_output
+    from rupture_nlp.predict import output_sink
+    from rupture_nlp.triage import render_html
+
+    if fmt == "html":
+        with atomic_output(output, force=force) as fh:
             fh.write(render_html(queue))
-        else:
-            write_rows(queue.drop(columns="evidence_posts") if fmt == "csv" else queue, fh, fmt, header=True)
+    else:
+        with output_sink(output, fmt, force) as write:
+            write(queue.drop(columns="evidence_posts") if fmt in ("csv", "parquet") else queue, True)
     counts = queue["priority"].value_counts().to_dict()
     log(quiet, f"{len(queue)} threads: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 

@@ -18,7 +18,7 @@ from rupture_nlp.readers import (DEFAULT_ENCODING, DEFAULT_MAX_CHARS, InputError
 
 CORPUS_COLUMNS = ["post_id", "thread_id", "author", "position", "reply_to", "created_at", "text",
                   *FACETS, "split"]
-FORMATS = ("auto", "csv", "jsonl", "txt", "xlsx")
+FORMATS = ("auto", "csv", "jsonl", "txt", "xlsx", "parquet")
 NUMBER = re.compile(r"^\s*[-+]?[\d.,]+(?:[eE][-+]?\d+)?\s*$")
 HAS_LETTER = re.compile(r"[^\W\d_]")
 
@@ -83,8 +83,8 @@ def _text_records(path: str, encoding: str, fmt: str, parse, peek: bool = False)
 
 
 def read_corpus(path: str | Path) -> pd.DataFrame:
-    """The labelled corpus (data/posts.csv or a file of the same shape), validated."""
-    df = read_csv_strict(path, CORPUS_COLUMNS)
+    """The labelled corpus (data/posts.csv or a file of the same shape, or Parquet), validated."""
+    df = _read_parquet_corpus(path) if _is_parquet(str(path)) else read_csv_strict(path, CORPUS_COLUMNS)
     if df.empty:
         raise InputError(f"{path} has a header but no posts")
     validate_labels(df, str(path), row_offset=2)
@@ -150,6 +150,9 @@ def iter_input(spec: InputSpec) -> Iterator[pd.DataFrame]:
         raise InputError(f"unknown input format {spec.input_format!r}; choose one of {', '.join(FORMATS)}")
     if spec.max_chars < 1:
         raise InputError("--max-chars must be at least 1")
+    if _is_parquet(spec.path, spec.input_format):
+        yield from _parquet_batches(spec)
+        return
     name = "standard input" if spec.path == "-" else spec.path
     readers = {"csv": _csv_batches, "jsonl": _jsonl_batches, "txt": _txt_batches}
 
@@ -303,3 +306,40 @@ def read_all(spec: InputSpec) -> pd.DataFrame:
     df.attrs["skipped"] = sum(b.attrs.get("skipped", 0) for b in batches)
     df.attrs["truncated"] = sum(b.attrs.get("truncated", 0) for b in batches)
     return df
+
+
+# ------------------------------------------------------------------ Parquet (see rupture_nlp.parquet_io)
+def _is_parquet(path: str, input_format: str = "auto") -> bool:
+    from rupture_nlp.parquet_io import is_parquet
+
+    return is_parquet(path, input_format)
+
+
+def _read_parquet_corpus(path) -> pd.DataFrame:
+    from rupture_nlp.parquet_io import read_table
+
+    return read_table(path, required=CORPUS_COLUMNS, as_strings=True)
+
+
+def _parquet_batches(spec: InputSpec) -> Iterator[pd.DataFrame]:
+    """Batches of a Parquet file or dataset folder in the shape of :func:`iter_input`; the id column
+    keeps its Parquet type (row numbers, as elsewhere, are text)."""
+    from rupture_nlp.parquet_io import iter_tables, schema_names
+
+    names = schema_names(spec.path)
+    if spec.text_column not in names:
+        raise no_text_column(spec.path, spec.text_column, names)
+    if spec.id_column and spec.id_column not in names:
+        raise InputError(f"{spec.path} has no id column {spec.id_column!r}; columns found: {', '.join(names)}")
+    columns = [spec.text_column] + ([spec.id_column] if spec.id_column and spec.id_column != spec.text_column else [])
+    start = 1
+    for table in iter_tables(spec.path, columns=columns, batch_size=spec.batch_size, required=columns):
+        rows = range(start, start + len(table))
+        start += len(table)
+        ids = table[spec.id_column].to_numpy() if spec.id_column else [str(r) for r in rows]
+        batch = pd.DataFrame({"row": list(rows), "id": ids, "text": table[spec.text_column].astype(object).to_numpy()})
+        batch = _validate_batch(batch, spec, spec.path)
+        if len(batch) or batch.attrs.get("skipped"):
+            yield batch
+    if start == 1:
+        raise InputError(f"{spec.path} has no posts (no rows)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -14,13 +15,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rupture_nlp.data import InputSpec, iter_input
+from rupture_nlp.data import InputError, InputSpec, iter_input
 from rupture_nlp.evidence import EvidenceScorer
 from rupture_nlp.explain import Explainer
 from rupture_nlp.labels import FACETS
 from rupture_nlp.persist import atomic_output, load_model
 
-OUTPUT_FORMATS = ("jsonl", "csv")
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 
 
 def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = None, explain_ngrams: int = 0,
@@ -132,6 +133,23 @@ def write_rows(df: pd.DataFrame, fh, fmt: str, header: bool) -> None:
     flat.to_csv(fh, header=header, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
 
 
+@contextlib.contextmanager
+def output_sink(output: str | None, fmt: str, force: bool = False):
+    """Yield ``write(df, first)`` for batches of rows: JSON Lines or CSV to a file or standard output,
+    or Parquet to a file (``*.parquet``) or a dataset folder (one part a batch); in place only at the end."""
+    if fmt == "parquet":
+        from rupture_nlp.parquet_io import parquet_output
+
+        if output is None or str(output) == "-":
+            raise InputError("--format parquet needs --output/-o: a file ending in .parquet, or a folder")
+        with parquet_output(output, force=force) as write:
+            yield write
+        return
+    with atomic_output(output, force=force) as fh:
+        yield lambda df, first: write_rows(df, fh, fmt, header=first)
+        fh.flush()
+
+
 def predict_file(req: PredictRequest) -> dict:
     """Label every post of ``req.spec`` and write one output row per input row, in input order."""
     if req.output_format not in OUTPUT_FORMATS:
@@ -147,13 +165,12 @@ def predict_file(req: PredictRequest) -> dict:
             if len(batch):
                 yield batch
 
-    with atomic_output(req.output, force=req.force) as fh:
+    with output_sink(req.output, req.output_format, req.force) as write:
         for i, result in enumerate(_batches_in_order(req, model, counted())):
-            write_rows(result, fh, req.output_format, header=(i == 0))
+            write(result, i == 0)
             stats["posts"] += len(result)
             if req.progress:
                 print(f"\rlabelled {stats['posts']:,} posts", end="", file=sys.stderr, flush=True)
-        fh.flush()
     if req.progress:
         print(file=sys.stderr)
     return stats
