@@ -117,6 +117,13 @@ def triage_threads(model, posts: pd.DataFrame, text_column: str = "text", explai
 QUEUE_TAIL = ["evidence_posts", "evidence", "opening_text", "opening_post_id"]
 
 
+def finish_queue(model, threads: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+    """The moderators' queue from :func:`triage_threads` rows: priorities with the confidence threshold,
+    most pressing first (ties keep the threads' order)."""
+    queue = apply_threshold(threads, model.triage_threshold_ if threshold is None else threshold, ood_limit(model))
+    return queue[[c for c in queue.columns if c not in QUEUE_TAIL] + QUEUE_TAIL]
+
+
 def row_names(posts: pd.DataFrame, row_ids=None) -> list:
     """What names each row of ``posts``: its post_id, else ``row_ids``, else its position."""
     if "post_id" in posts.columns:
