@@ -149,7 +149,8 @@ def test_thread_page_marks_updates_quotes_and_phrases(client):
     page = client.get("/thread/W1").get_data(as_text=True)
     assert "opening post" in page and "update by the opening poster" in page
     assert "<blockquote>I skipped my session</blockquote>" in page
-    assert 'class="phrase"' in page
+    assert 'class="evidence facet-rupture_type"' in page  # the sentences that carried the label
+    assert '<mark class="facet-' in page  # and the same sentences highlighted in the post
     assert "moves away: goes quiet" in page  # the spec's one-line definition beside the label
     assert client.get("/thread/nope").status_code == 404
 

@@ -99,7 +99,7 @@ def test_a_moderator_works_through_the_queue_and_the_corrections_train_a_model(d
     assert first.locator("details.correct").get_attribute("open") is None
 
     update = page.locator("#post-E01-2")  # by the spec a withdrawal (rule 2), whatever the model said
-    update.locator("summary").click()
+    update.locator("details.correct summary").click()
     form = update.locator("form")
     form.locator("input[name=rupture_type][value=none]").check()
     assert form.locator("input[name=repair_outcome][value=not_applicable]").is_checked()  # the rule, as you click

@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from rupture_nlp.labels import DEFINITIONS, DEPENDENT, FACETS, NOT_APPLICABLE
 from rupture_nlp.review.store import STATUS_TEXT, STATUSES, Desk, EditConflict, LabelError
@@ -42,6 +43,7 @@ def create_app(db_path: str | Path, token: str | None = None, model=None, model_
                                  PRIORITIES=PRIORITY_ORDER, STATUSES=STATUSES, STATUS_TEXT=STATUS_TEXT,
                                  csrf_token=csrf_token)
     app.jinja_env.filters["blocks"] = text_blocks
+    app.jinja_env.filters["highlighted"] = highlighted
 
     @app.before_request
     def guard():
@@ -193,6 +195,16 @@ def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return session["csrf"]
+
+
+def highlighted(text: str, evidence: dict) -> Markup:
+    """The post as escaped HTML with its evidence sentences marked per facet, risk first
+    (:func:`rupture_nlp.triage.render_post`: CSS only, names masked)."""
+    from rupture_nlp.triage import render_post
+
+    order = ["risk", "rupture_type", "repair_outcome", "therapist_response"]
+    marks = [m for f in order for m in (evidence or {}).get(f, [])]
+    return Markup(render_post(text, marks))
 
 
 def text_blocks(text: str) -> list[tuple[str, str]]:
