@@ -97,7 +97,11 @@ def _reasons(preds: list[dict], r) -> str:
               ("therapist_response", r.response_row)]
     found = []
     for facet, row in picks:
-        found += [f"{facet}: {p}" for p, _ in preds[int(row)]["reasons"].get(facet, [])[:QUEUE_REASONS]]
+        pred = preds[int(row)]
+        if "evidence" in pred:  # the sentence that carried the label most (desks ranked before: phrases)
+            found += [f"{facet}: {e['text']}" for e in pred["evidence"].get(facet, [])[:1]]
+        else:
+            found += [f"{facet}: {p}" for p, _ in pred["reasons"].get(facet, [])[:QUEUE_REASONS]]
     return "; ".join(dict.fromkeys(found))
 
 
