@@ -1,17 +1,18 @@
 """Labels for the desk's posts and the ranking of its threads, as `triage` gives them.
 
 A post's prediction is kept as a plain dict (labels, confidences, every probability, the sentences
-that carried each label and the phrases behind it, the OOD score, a crisis-phrase hit), so that threads can be ranked again from the
-desk alone when posts are added or corrected, without the text going through the model again.
+that carried each label and the phrases behind it, the OOD score, a crisis-phrase hit), so that
+threads can be ranked again from the desk alone when posts are added or corrected, without the text
+going through the model again.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from rupture_nlp.api import MIN_SHARE, SHOWN_ABSENT
 from rupture_nlp.evidence import EvidenceScorer
 from rupture_nlp.explain import Explainer
-from rupture_nlp.api import MIN_SHARE, SHOWN_ABSENT
 from rupture_nlp.labels import FACETS
 from rupture_nlp.triage import PRIORITY_ORDER, apply_threshold, crisis_phrase_hits, rollup
 
@@ -67,7 +68,8 @@ def effective_labels(prediction: dict, correction: dict | None) -> dict:
 
 def rank_threads(posts: pd.DataFrame, threshold: float, ood_limit: float) -> pd.DataFrame:
     """One row per thread, as `triage` ranks it, plus ``desk_priority`` (the priority the corrected
-    labels give, for threads with a correction; else None) and ``reasons`` (the deciding phrases).
+    labels give, for threads with a correction; else None) and ``reasons`` (what decided the labels:
+    the leading evidence sentence of each deciding post, or its phrases on a desk ranked before).
 
     ``posts``: columns thread_id, author, the ordering column, ``prediction`` (dict) and
     ``correction`` (dict or None).
