@@ -1,7 +1,7 @@
 """Labels for the desk's posts and the ranking of its threads, as `triage` gives them.
 
 A post's prediction is kept as a plain dict (labels, confidences, every probability, the sentences
-that carried each label and the phrases behind it, the OOD score, a crisis-phrase hit), so that
+that carried each label, the OOD score, a crisis-phrase hit), so that
 threads can be ranked again from the desk alone when posts are added or corrected, without the text
 going through the model again.
 """
@@ -12,15 +12,13 @@ import pandas as pd
 
 from rupture_nlp.api import MIN_SHARE, SHOWN_ABSENT
 from rupture_nlp.evidence import EvidenceScorer
-from rupture_nlp.explain import Explainer
 from rupture_nlp.labels import FACETS
 from rupture_nlp.triage import PRIORITY_ORDER, apply_threshold, crisis_phrase_hits, rollup
 
-#: Phrases kept per post and facet; the queue shows the first few of the deciding posts.
-EXPLAIN = 5
-QUEUE_REASONS = 3
 #: Evidence sentences kept per post and facet (those with at least MIN_SHARE of the decision).
 EVIDENCE = 2
+#: Desks ranked before the sentence evidence hold n-gram phrases; the queue shows the first few.
+QUEUE_REASONS = 3
 
 
 def model_info(model, model_dir) -> dict:
@@ -33,7 +31,7 @@ def model_info(model, model_dir) -> dict:
             "threshold": float(model.triage_threshold_), "ood_limit": float(ood_limit(model))}
 
 
-def label_posts(model, texts: list[str], explain: int = EXPLAIN) -> list[dict]:
+def label_posts(model, texts: list[str], evidence: int = EVIDENCE) -> list[dict]:
     """One prediction dict per text (see the module docstring)."""
     texts = [str(t) for t in texts]
     if not texts:
@@ -44,8 +42,7 @@ def label_posts(model, texts: list[str], explain: int = EXPLAIN) -> list[dict]:
     labels = model.labels_from_proba(proba)
     ood = model.ood_score(distance)
     phrase = crisis_phrase_hits(texts, list(model.config_.triage.get("crisis_phrases", [])))
-    reasons = Explainer(model).explain(texts, X, labels, explain) if explain else [{} for _ in texts]
-    found = EvidenceScorer(model).explain(texts, X, labels, distance, EVIDENCE) if explain else [{} for _ in texts]
+    found = EvidenceScorer(model).explain(texts, X, labels, distance, evidence) if evidence else [{} for _ in texts]
     out = []
     for i in range(len(texts)):
         lab = {f: str(labels[f].iloc[i]) for f in FACETS}
@@ -53,7 +50,6 @@ def label_posts(model, texts: list[str], explain: int = EXPLAIN) -> list[dict]:
             "labels": lab,
             "confidence": {f: round(float(proba[f].iloc[i][lab[f]]), 4) for f in FACETS},
             "proba": {f: {k: float(v) for k, v in proba[f].iloc[i].items()} for f in FACETS},
-            "reasons": {f: [[p, float(w)] for p, w in reasons[i].get(f, [])] for f in FACETS},
             "evidence": {f: [e.as_dict() for e in found[i].get(f, []) if e.share >= MIN_SHARE]
                          for f in FACETS if lab[f] not in SHOWN_ABSENT},
             "ood_score": float(ood[i]), "crisis_phrase": bool(phrase[i]),
