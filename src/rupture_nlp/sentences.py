@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rupture_nlp.text import KEEP_CAPITALISED, NAME
+from rupture_nlp.text import name_spans
 
 LINE = re.compile(r"[^\r\n\u2028\u2029]+")
 QUOTE_START = re.compile(r"[ \t]*(?:>|&gt;)")
@@ -56,11 +56,6 @@ def _trimmed(text: str, lo: int, hi: int, quote: bool = False) -> Sentence | Non
     while hi > lo and text[hi - 1].isspace():
         hi -= 1
     return Sentence(lo, hi, quote) if hi > lo else None
-
-
-def name_spans(text: str) -> list[tuple[int, int]]:
-    """Offsets of the words the normaliser masks as names."""
-    return [m.span(1) for m in NAME.finditer(text) if m.group(1) not in KEEP_CAPITALISED]
 
 
 def shown(text: str, start: int, end: int, names: list[tuple[int, int]] | None = None) -> str:

@@ -30,35 +30,41 @@ KEEP_CAPITALISED = {"I", "Mum", "Mom", "Dad", "Mam", "God", "Christmas", "Edit",
 TITLED_NAME = re.compile(r"\b(?:Dr|Doctor|Prof|Professor)\.?[ \t]+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 
 
+def _inside_names(text: str) -> list[re.Match]:
+    return [m for m in NAME.finditer(text) if m.group(1) not in KEEP_CAPITALISED]
+
+
+def name_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a name, as (start, end), in order: a titled name ("Dr Okafor", title
+    included), a capitalised word inside a sentence, and that same word wherever else it stands
+    ("... told Sarah. Sarah said"). The one rule of name masking: the normaliser and the evidence
+    display both use it."""
+    titled = [m for m in TITLED_NAME.finditer(text)] if ("D" in text or "P" in text) else []
+    names = {m.group(1) for m in _inside_names(text)} | {m.group(1) for m in titled if m.group(1) not in KEEP_CAPITALISED}
+    spans = [m.span() for m in titled]
+    if names:
+        every = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b")
+        spans += [m.span() for m in every.finditer(text) if not any(a <= m.start() < b for a, b in spans[:len(titled)])]
+    return sorted(spans)
+
+
 def mask_names_in(text: str) -> str:
-    """Mask names: a titled name, a capitalised word inside a sentence, and the same word anywhere."""
-    names = {m.group(1) for m in NAME.finditer(text)}
-    if "D" in text or "P" in text:
-        names |= {m.group(1) for m in TITLED_NAME.finditer(text)}
-        text = TITLED_NAME.sub("_name_", text)
-    names -= KEEP_CAPITALISED
-    if not names:
+    """``text`` with every name of :func:`name_spans` replaced by "_name_"."""
+    spans = name_spans(text)
+    if not spans:
         return text
-    # A name seen inside a sentence is masked at the start of one too ("... told Sarah. Sarah said").
-    every = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b")
-    return every.sub("_name_", text)
+    parts, at = [], 0
+    for a, b in spans:
+        parts += [text[at:a], "_name_"]
+        at = b
+    return "".join(parts) + text[at:]
 
 
 def names_are_local(text: str) -> bool:
     """True when every name mask of ``text`` stands on its own occurrence: no capitalised word is
     masked only because the same word stands inside a sentence elsewhere (or after a title). Then
     deleting a sentence changes the masks of that sentence only."""
-    names = [m.group(1) for m in NAME.finditer(text)]
-    titled = [m.group(1) for m in TITLED_NAME.finditer(text)] if ("D" in text or "P" in text) else []
-    found = set(names + titled) - KEEP_CAPITALISED
-    if not found:
-        return True
-    if titled:
-        return False
-    for name in found:
-        if len(re.findall(r"\b" + re.escape(name) + r"\b", text)) != names.count(name):
-            return False
-    return True
+    return name_spans(text) == [m.span(1) for m in _inside_names(text)]
 
 
 PRONOUN_MODES = ("neutral", "drop", "keep")
