@@ -99,6 +99,18 @@ def worker_model(sha256: str):
                               f"worker's log)") from None
 
 
+_SCORERS: dict = {}
+
+
+def worker_scorer(sha256: str):
+    """The evidence scorer of the worker's model, built once per worker (as the local engine's workers do)."""
+    from rupture_nlp.evidence import EvidenceScorer
+
+    if sha256 not in _SCORERS:
+        _SCORERS[sha256] = EvidenceScorer(worker_model(sha256))
+    return _SCORERS[sha256]
+
+
 # ------------------------------------------------------------------ connecting
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, n_workers: int | None = None) -> Iterator:
@@ -248,7 +260,7 @@ def _predict_part(part: pd.DataFrame, sha256: str, spec: InputSpec, explain: int
     if not len(batch):
         return batch, len(part)
     model = worker_model(sha256)
-    result = predict_frame(model, batch["text"], explain)
+    result = predict_frame(model, batch["text"], explain, scorer=worker_scorer(sha256) if explain else None)
     return pd.concat([batch[["row", "id"]].reset_index(drop=True), result], axis=1), len(part)
 
 
