@@ -15,19 +15,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 QUOTE_LINE = re.compile(r"^[ \t]*(>|&gt;).*$", re.MULTILINE)
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 # "T" alone, as forums write it for therapist: "my T", "T said", "T's office"; not "T-shirt".
-LONE_T = re.compile(r"(?<![\w\-'’])T(?=['’]s\b|[^\w\-'’]|$)")
-SHORTHAND = re.compile(r"\b(?:(p-?docs?)|(sesh(?:es)?)|(appts?)|(thx|thnx)|(w/o))\b", re.IGNORECASE)
+LONE_T = re.compile(r"T(?<![\w\-'’]T)(?=['’]s\b|[^\w\-'’]|$)")
+SHORTHAND = re.compile(r"(?=[psatw])\b(?:(p-?docs?)|(sesh(?:es)?)|(appts?)|(thx|thnx)|(w/o))\b", re.IGNORECASE)
 SHORTHAND_WORDS = (None, "psychiatrist", "session", "appointment", "thanks", "without")  # by group number
 SHORTHAND_CUES = ("doc", "sesh", "appt", "thx", "thnx", "w/o")
-PRONOUN_SELF = re.compile(r"\b(?:himself|herself)\b", re.IGNORECASE)
-TITLES = re.compile(r"\b(?:mr|mrs|ms|miss)\b", re.IGNORECASE)
-PRONOUNS = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.IGNORECASE)
+# One pass for the reflexives, the titles and the pronouns (group 1, 2 or 3); the lookahead lets the
+# regular expression engine skip to the letters these words start with.
+PRONOUN_WORDS = re.compile(r"(?=[hms])\b(?:(himself|herself)|(mr|mrs|ms|miss)|(he|she|him|her|his|hers))\b",
+                           re.IGNORECASE)
+PRONOUN_NEUTRAL = (None, "_pron_self", "_title_", "_pron_")  # by group number
 # A capitalised word that does not start a sentence is most often a name: mask it so that who the
 # therapist is cannot decide a label. Words that are capitalised for other reasons stay.
-NAME = re.compile(r"(?<=[^\s.!?:\"“(\n][ \t])([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+# (The capital comes first and the lookbehind after it, so the engine skips to capitals.)
+NAME = re.compile(r"([A-Z](?<=[^\s.!?:\"“(\n][ \t][A-Z])[a-z]+(?:-[A-Z][a-z]+)?)\b")
 KEEP_CAPITALISED = {"I", "Mum", "Mom", "Dad", "Mam", "God", "Christmas", "Edit", "Update", "Ok", "Okay"}
 # A title and the name after it are one name ("Dr Okafor" masks as one placeholder, like "Sarah").
-TITLED_NAME = re.compile(r"\b(?:Dr|Doctor|Prof|Professor)\.?[ \t]+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+TITLED_NAME = re.compile(r"(?=[DP])\b(?:Dr|Doctor|Prof|Professor)\.?[ \t]+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 
 
 def _inside_names(text: str) -> list[re.Match]:
@@ -39,13 +42,37 @@ def name_spans(text: str) -> list[tuple[int, int]]:
     included), a capitalised word inside a sentence, and that same word wherever else it stands
     ("... told Sarah. Sarah said"). The one rule of name masking: the normaliser and the evidence
     display both use it."""
-    titled = [m for m in TITLED_NAME.finditer(text)] if ("D" in text or "P" in text) else []
+    titled = [m for m in TITLED_NAME.finditer(text)] if ("Dr" in text or "Doctor" in text or "Prof" in text) else []
     names = {m.group(1) for m in _inside_names(text)} | {m.group(1) for m in titled if m.group(1) not in KEEP_CAPITALISED}
     spans = [m.span() for m in titled]
     if names:
-        every = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b")
-        spans += [m.span() for m in every.finditer(text) if not any(a <= m.start() < b for a, b in spans[:len(titled)])]
+        spans += [s for s in _occurrences(text, names) if not any(a <= s[0] < b for a, b in spans[:len(titled)])]
     return sorted(spans)
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"  # what the regular expression \w matches in a str
+
+
+def _occurrences(text: str, words: set[str]) -> list[tuple[int, int]]:
+    """Where any of ``words`` stands as a whole word, left to right without overlaps, the longest
+    word first where two start at one place: what ``\b(?:longest|...|shortest)\b`` finds, without
+    compiling a regular expression for every post."""
+    found = []
+    for word in words:
+        at = text.find(word)
+        while at >= 0:
+            end = at + len(word)
+            if (at == 0 or not _is_word_char(text[at - 1])) and (end == len(text) or not _is_word_char(text[end])):
+                found.append((at, end))
+            at = text.find(word, at + 1)
+    found.sort(key=lambda s: (s[0], s[0] - s[1]))
+    out, reach = [], 0
+    for a, b in found:
+        if a >= reach:
+            out.append((a, b))
+            reach = b
+    return out
 
 
 def mask_names_in(text: str) -> str:
@@ -91,13 +118,10 @@ def normalise(text: str, *, drop_quotes: bool = True, shorthand: bool = True, ma
             text = SHORTHAND.sub(lambda m: SHORTHAND_WORDS[m.lastindex], text)
     if mask_names:
         text = mask_names_in(text)
-    if pronouns in ("neutral", "drop"):
-        neutral = pronouns == "neutral"
-        if "self" in lowered:
-            text = PRONOUN_SELF.sub("_pron_self" if neutral else " ", text)
-        if "m" in lowered:
-            text = TITLES.sub("_title_" if neutral else " ", text)
-        text = PRONOUNS.sub("_pron_" if neutral else " ", text)
+    if pronouns == "neutral":
+        text = PRONOUN_WORDS.sub(lambda m: PRONOUN_NEUTRAL[m.lastindex], text)
+    elif pronouns == "drop":
+        text = PRONOUN_WORDS.sub(" ", text)
     elif pronouns != "keep":
         raise ValueError(f"pronouns must be one of {PRONOUN_MODES}, not {pronouns!r}")
     return text
