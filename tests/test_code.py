@@ -229,3 +229,39 @@ def test_word_cached_char_vectorizer_equals_scikit_learn():
     assert "_word_index" not in again.__dict__
     assert abs(again.transform(new) - ref.transform(new)).max() < 1e-12
     assert ours.get_params() == ref.get_params()
+
+
+def test_compact_word_vectorizer_equals_scikit_learn():
+    import pickle
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from rupture_nlp.features import CompactTfidfVectorizer
+
+    docs = ["My T forgot our session again", "she said sorry, we're ok now", "Nothing to report!!  ok",
+            "forgot forgot forgot our session", "a b", "naïve café, ok? ok ok", "_pron_ said _pron_ was sorry"]
+    new = ["forgot my session", "café ok ok", "unseen words only: zzz", "", "our session our session"]
+    for params in (dict(ngram_range=(1, 2)), dict(ngram_range=(1, 1)), dict(ngram_range=(2, 2)),
+                   dict(ngram_range=(1, 2), min_df=2, sublinear_tf=True), dict(ngram_range=(1, 2), max_df=0.5)):
+        ours = CompactTfidfVectorizer(**params).fit(docs)
+        ref = TfidfVectorizer(**params).fit(docs)
+        for batch in (docs, new, docs[::-1], new):
+            assert abs(ours.transform(batch) - ref.transform(batch)).max() < 1e-12, params
+        again = pickle.loads(pickle.dumps(ours))
+        assert abs(again.transform(new) - ref.transform(new)).max() < 1e-12
+
+
+def test_a_posts_features_do_not_depend_on_what_came_before():
+    """The caches grow with what they meet; a post's row must still be the same to the last bit
+    (the Dask workers and the local engine meet posts in different orders and must agree)."""
+    from rupture_nlp.features import CompactTfidfVectorizer, WordCachedCharVectorizer
+
+    docs = ["My T forgot our session again and again", "she said sorry, we're ok now", "ok so T said no",
+            "we talked about the session and it was ok", "i left and never said why"]
+    post = ["so my T forgot, again, and i said nothing and left the session early; i said nothing"]
+    for make in (lambda: WordCachedCharVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True),
+                 lambda: CompactTfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)):
+        cold, warm = make().fit(docs), make().fit(docs)
+        warm.transform(["never said why i left, ok", "again and again: the session", docs[2]])
+        a, b = cold.transform(post), warm.transform(post)
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)

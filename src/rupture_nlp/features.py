@@ -8,6 +8,7 @@ same result (a test checks it against ``TfidfVectorizer.transform``). Fitting is
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -44,8 +45,140 @@ class CompactVocabulary:
         super().__setstate__(state)
 
 
+class _RowIndex(dict):
+    """token -> row; a token it does not hold is -1 (so ``map(index.__getitem__, tokens)`` needs no
+    Python call per known token)."""
+
+    def __missing__(self, key):
+        return -1
+
+
+class _ChunkTokens(dict):
+    """A whitespace-separated chunk of text -> the ids of its tokens, computed on first sight. No
+    token spans whitespace, so a document's tokens are its chunks' tokens in order."""
+
+    def __init__(self, tokens: _RowIndex, tokenize):
+        super().__init__()
+        self.tokens, self.tokenize = tokens, tokenize
+
+    def __missing__(self, chunk):
+        if len(self) >= CACHE_LIMIT:
+            self.clear()
+        ids = self[chunk] = tuple(map(self.tokens.__getitem__, self.tokenize(chunk)))
+        return ids
+
+
 class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
-    """scikit-learn's ``TfidfVectorizer``, stored compactly (see :class:`CompactVocabulary`)."""
+    """scikit-learn's ``TfidfVectorizer``, stored compactly (see :class:`CompactVocabulary`).
+
+    For word 1- and 2-grams with the default tokenising (the model's word blocks), ``transform``
+    looks each token up once and finds the bigrams by array search instead of building each n-gram
+    string in Python; the counts are the ones ``CountVectorizer`` would make (a test checks the
+    matrix against scikit-learn's own transform), and scikit-learn's ``TfidfTransformer`` weights them.
+    """
+
+    def _fast_words(self) -> bool:
+        return (self.analyzer == "word" and self.tokenizer is None and self.preprocessor is None
+                and self.stop_words is None and not self.binary and 1 <= self.ngram_range[0]
+                and self.ngram_range[1] <= 2 and self.ngram_range[0] <= self.ngram_range[1])
+
+    def _token_tables(self):
+        """Token ids for every token of the vocabulary; the column of each unigram, and the sorted
+        (first id x n_tokens + second id) keys of the bigrams with their columns."""
+        if "_tokens" not in self.__dict__:
+            tokens = _RowIndex()
+            for term in self.vocabulary_:
+                for tok in term.split(" "):
+                    if tok not in tokens:
+                        tokens[tok] = len(tokens)
+            n_tok = len(tokens)
+            unigram = np.full(n_tok, -1, dtype=np.int64)
+            keys, cols = [], []
+            for term, col in self.vocabulary_.items():
+                parts = term.split(" ")
+                if len(parts) == 1:
+                    unigram[tokens[parts[0]]] = col
+                else:
+                    keys.append(tokens[parts[0]] * n_tok + tokens[parts[1]])
+                    cols.append(col)
+            keys, cols = np.asarray(keys, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+            order = np.argsort(keys)
+            # tokens that start a bigram of the vocabulary (the last entry: a token not in it, id -1)
+            self._opens_bigram = np.zeros(n_tok + 1, dtype=bool)
+            self._opens_bigram[keys // max(n_tok, 1)] = True
+            self._tokens, self._unigram, self._bigram = tokens, unigram, (keys[order], cols[order])
+            self._chunks = _ChunkTokens(tokens, self.build_tokenizer())
+            self._preprocess = self.build_preprocessor()
+        return self._tokens
+
+    def transform(self, raw_documents):
+        if isinstance(raw_documents, str) or not self._fast_words():
+            return super().transform(raw_documents)
+        check_is_fitted(self, "vocabulary_")
+        index = self._token_tables()
+        chunk_ids, preprocess, decode = self._chunks.__getitem__, self._preprocess, self.decode
+        ids: list[int] = []
+        indptr = [0]
+        for doc in raw_documents:
+            ids.extend(itertools.chain.from_iterable(map(chunk_ids, preprocess(decode(doc)).split())))
+            indptr.append(len(ids))
+        ids_a = np.asarray(ids, dtype=np.int64)
+        lengths = np.diff(np.asarray(indptr, dtype=np.int64))
+        doc = np.repeat(np.arange(len(lengths)), lengths)
+        rows, cols = [], []
+        if self.ngram_range[0] == 1:
+            col = np.where(ids_a >= 0, self._unigram[np.maximum(ids_a, 0)], -1)
+            keep = col >= 0
+            rows.append(doc[keep])
+            cols.append(col[keep])
+        if self.ngram_range[1] == 2 and len(ids_a) > 1:
+            keys, key_cols = self._bigram
+            first, second = ids_a[:-1], ids_a[1:]
+            pair = (doc[:-1] == doc[1:]) & self._opens_bigram[first] & (second >= 0)
+            key = first[pair] * len(index) + second[pair]
+            at = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+            found = keys[at] == key if len(keys) else np.zeros(len(key), bool)
+            rows.append(doc[:-1][pair][found])
+            cols.append(key_cols[at][found])
+        width = len(self.vocabulary_)
+        # one sort of (document, column) keys gives the counts in CSR order, with sorted columns
+        flat = np.concatenate(rows) * width + np.concatenate(cols) if rows else np.zeros(0, np.int64)
+        keys, n = np.unique(flat, return_counts=True)
+        indptr_out = np.searchsorted(keys, np.arange(len(lengths) + 1, dtype=np.int64) * width)
+        counts = sp.csr_matrix((n.astype(self.dtype), keys % width, indptr_out), shape=(len(lengths), width))
+        return self._tfidf.transform(counts, copy=False)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        for key in ("_tokens", "_unigram", "_bigram", "_opens_bigram", "_chunks", "_preprocess"):
+            state.pop(key, None)
+        return state
+
+
+def char_wb_grams(word: str, min_n: int, max_n: int) -> list[str]:
+    """The ``char_wb`` n-grams of one word, as scikit-learn's ``_char_wb_ngrams`` makes them (the
+    word padded with a space each side; a word shorter than n counted once, whole, and no longer n),
+    without its per-character loop."""
+    w = " " + word + " "
+    size = len(w)
+    grams: list[str] = []
+    for n in range(min_n, max_n + 1):
+        if n >= size:
+            grams.append(w)
+            break
+        grams += [w[i:i + n] for i in range(size - n + 1)]
+    return grams
+
+
+class _NewWordRow(dict):
+    """word -> cache row of a :class:`WordCachedCharVectorizer`; a word not yet seen gets its row."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self.owner = owner
+
+    def __missing__(self, word):
+        return self.owner._new_word_row(word)
 
 
 class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
@@ -57,7 +190,7 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
 
     def _cache(self):
         if "_word_index" not in self.__dict__ or len(self._word_index) >= CACHE_LIMIT:
-            self._word_index: dict[str, int] = {}
+            self._word_index: dict[str, int] = _NewWordRow(self)
             self._word_rows: list[np.ndarray] = []
             self._word_matrix = sp.csr_matrix((0, len(self.vocabulary_)))
             self._analyse_word = self.build_analyzer()
@@ -78,13 +211,16 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
 
     def _word_row(self, word: str) -> int:
         """The cache row of a (preprocessed) word, computing its n-gram feature ids on first sight."""
-        index = self._word_index
-        row = index.get(word)
-        if row is None:
-            vocab = self.vocabulary_
-            row = index[word] = len(self._word_rows)
-            self._word_rows.append(np.array([vocab[g] for g in self._analyse_word(word) if g in vocab],
-                                            dtype=np.int64))
+        return self._word_index[word]
+
+    def _new_word_row(self, word: str) -> int:
+        row = self._word_index[word] = len(self._word_rows)
+        if self.analyzer == "char_wb" and self.preprocessor is None:
+            grams = char_wb_grams(self._preprocess(word), *self.ngram_range)
+        else:
+            grams = self._analyse_word(word)
+        get = self.vocabulary_.get
+        self._word_rows.append(np.array([c for c in map(get, grams) if c is not None], dtype=np.int64))
         return row
 
     def word_feature_ids(self, word: str) -> np.ndarray:
@@ -97,21 +233,29 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
         check_is_fitted(self, "vocabulary_")
         if self.analyzer != "char_wb" or self.binary or not self.use_idf:
             return super().transform(raw_documents)
-        self._cache()
-        word_row, preprocess = self._word_row, self._preprocess
+        word_row, preprocess, decode = self._cache().__getitem__, self._preprocess, self.decode
         indptr, words = [0], []
         for doc in raw_documents:
-            words.extend(word_row(word) for word in preprocess(self.decode(doc)).split())
+            words.extend(map(word_row, preprocess(decode(doc)).split()))
             indptr.append(len(words))
-        docs = sp.csr_matrix((np.ones(len(words)), np.asarray(words, dtype=np.int64), np.asarray(indptr)),
-                             shape=(len(indptr) - 1, len(self._word_rows)))
-        counts = (docs @ self._grow()).tocsr()
-        counts.sum_duplicates()
+        counts = self.word_counts(np.asarray(words, dtype=np.int64), np.asarray(indptr, dtype=np.int64))
         if self.sublinear_tf:
             np.log(counts.data, out=counts.data)
             counts.data += 1.0
-        X = counts @ sp.diags(self.idf_)
-        return normalize(X, norm=self.norm, copy=False) if self.norm else X
+        counts.data *= self.idf_[counts.indices]
+        return normalize(counts, norm=self.norm, copy=False) if self.norm else counts
+
+    def word_counts(self, words: np.ndarray, indptr: np.ndarray) -> sp.csr_matrix:
+        """n-gram counts of documents given as cache rows of their words (``words[indptr[i]:indptr[i+1]]``
+        for document i), as (documents x words) @ (words x features). The columns of a row are in the
+        product's order, not sorted (sorting cost a twentieth of labelling; nothing needs it). That
+        order follows the words as they stand in the document, never the cache rows' numbers (which
+        depend on what the cache met before): so a post gets the very same row, to the last bit,
+        whatever was labelled before it, in whichever batch, process or Dask worker; and the
+        explanations, which build a post's row from its sentences' words in order, get it too.
+        (Summing a repeated word's entries first would order the row by cache row number.)"""
+        docs = sp.csr_matrix((np.ones(len(words)), words, indptr), shape=(len(indptr) - 1, len(self._word_rows)))
+        return (docs @ self._grow()).tocsr()
 
     def __getstate__(self):
         state = dict(super().__getstate__())
