@@ -45,7 +45,7 @@ from scipy.special import logsumexp, softmax
 from sklearn.preprocessing import normalize
 
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
-from rupture_nlp.model import MISSING_CLASS_LOGIT
+from rupture_nlp.model import aligned_from_raw, stacked_coefficients
 from rupture_nlp.ood import covariates, inverse_temperature
 from rupture_nlp.sentences import Sentence, name_spans, shown, split_sentences  # noqa: F401 (re-exported)
 from rupture_nlp.text import KEEP_CAPITALISED, NAME, names_are_local
@@ -96,13 +96,12 @@ class EvidenceScorer:
             if char is not None:
                 char._cache()
         # per block, every facet's coefficients side by side (features x classes), for one product
+        weights, self._facet_cols = stacked_coefficients(model.classifiers_)
         self._weights, at = {}, 0
         for name, t in self.blocks:
             width = len(t.vocabulary_)
-            self._weights[name] = np.ascontiguousarray(np.hstack(
-                [model.classifiers_[f].coef_[:, at:at + width].T for f in FACETS]))
+            self._weights[name] = np.ascontiguousarray(weights[at:at + width])
             at += width
-        self._facet_cols = np.cumsum([0] + [model.classifiers_[f].coef_.shape[0] for f in FACETS])
         self._names = bool(self.normalise.mask_names)
         self.fallbacks = 0  # posts scored by the plain route although the fast one was on
 
@@ -279,15 +278,9 @@ class EvidenceScorer:
         return idx[keep], logits, [owners[k][1] for k in np.flatnonzero(keep)], slow
 
     def _aligned(self, facet: str, raw: np.ndarray) -> np.ndarray:
-        """As :func:`rupture_nlp.model._aligned_logits`, from ``X @ coef.T`` (without the intercept)."""
-        clf, classes = self.model.classifiers_[facet], self.model.classes_[facet]
-        raw = raw + clf.intercept_
-        if raw.shape[1] == 1:
-            raw = np.column_stack([-raw[:, 0] / 2, raw[:, 0] / 2])
-        out = np.full((raw.shape[0], len(classes)), MISSING_CLASS_LOGIT)
-        for j, label in enumerate(clf.classes_):
-            out[:, classes.index(label)] = raw[:, j]
-        return out
+        """As :func:`rupture_nlp.model.aligned_from_raw`, from ``X @ coef.T`` (without the intercept)."""
+        clf = self.model.classifiers_[facet]
+        return aligned_from_raw(clf, raw + clf.intercept_, self.model.classes_[facet])
 
     def _count_matrix(self, vec, name: str, rows) -> sp.csr_matrix:
         if name == "word":
@@ -298,11 +291,7 @@ class EvidenceScorer:
             counts.sum_duplicates()
             return counts
         indptr = np.cumsum([0] + [len(r) for r in rows])
-        words = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
-        docs = sp.csr_matrix((np.ones(len(words)), words, indptr), shape=(len(rows), len(vec._word_rows)))
-        counts = (docs @ vec._grow()).tocsr()
-        counts.sum_duplicates()
-        return counts
+        return vec.word_counts(np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1])), indptr)
 
     def _plain_variants(self, texts, sentences, which):
         """Feature rows of the variant texts (each sentence cut out), through ``model.transform``."""

@@ -83,12 +83,27 @@ def collapse(clf: LogisticRegression, d: int, scale: float) -> tuple[LogisticReg
 def _aligned_logits(clf: LogisticRegression, X, classes: tuple[str, ...]) -> np.ndarray:
     """Decision values in the facet's label order; a class the fold never saw gets a very low logit."""
     raw = clf.decision_function(X)
-    if raw.ndim == 1:  # two classes seen: sklearn returns the logit of the second
-        raw = np.column_stack([-raw / 2, raw / 2])
-    out = np.full((X.shape[0], len(classes)), MISSING_CLASS_LOGIT)
+    return aligned_from_raw(clf, raw[:, None] if raw.ndim == 1 else raw, classes)
+
+
+def aligned_from_raw(clf: LogisticRegression, raw: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """``X @ coef.T + intercept`` (one column per row of ``coef_``) in the facet's label order: with
+    two classes seen, sklearn's one column is the logit of the second; a class not seen gets a very
+    low logit."""
+    if raw.shape[1] == 1:
+        raw = np.column_stack([-raw[:, 0] / 2, raw[:, 0] / 2])
+    out = np.full((raw.shape[0], len(classes)), MISSING_CLASS_LOGIT)
     for j, label in enumerate(clf.classes_):
         out[:, classes.index(label)] = raw[:, j]
     return out
+
+
+def stacked_coefficients(classifiers: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Every facet's coefficients side by side (features x all classes, C order) and where each
+    facet's columns start: one sparse product scores all facets (the same sums, in the same order,
+    as one ``decision_function`` per facet)."""
+    weights = np.ascontiguousarray(np.vstack([classifiers[f].coef_ for f in FACETS]).T)
+    return weights, np.cumsum([0] + [classifiers[f].coef_.shape[0] for f in FACETS])
 
 
 class RuptureModel(BaseEstimator):
@@ -213,6 +228,7 @@ class RuptureModel(BaseEstimator):
         DataFrame's internals are not a type skops knows); the manifest is added back on loading."""
         state = dict(super().__getstate__())
         state.pop("manifest_", None)
+        state.pop("_stacked", None)
         if isinstance(state.get("oof_proba_"), dict):
             state["oof_proba_"] = {f: {"columns": [str(c) for c in p.columns], "values": p.to_numpy()}
                                    for f, p in state["oof_proba_"].items()}
@@ -254,7 +270,12 @@ class RuptureModel(BaseEstimator):
         return out
 
     def logits(self, X) -> dict[str, np.ndarray]:
-        return {f: _aligned_logits(self.classifiers_[f], X, self.classes_[f]) for f in FACETS}
+        if "_stacked" not in self.__dict__:
+            self._stacked = stacked_coefficients(self.classifiers_)
+        weights, cols = self._stacked
+        raw = np.asarray(X @ weights)
+        return {f: aligned_from_raw(self.classifiers_[f], raw[:, cols[k]:cols[k + 1]] + self.classifiers_[f].intercept_,
+                                    self.classes_[f]) for k, f in enumerate(FACETS)}
 
     def distance(self, X) -> np.ndarray:
         """Each post's distance to the training posts (see :mod:`rupture_nlp.ood`)."""
