@@ -119,10 +119,12 @@ def _batches_in_order(req: PredictRequest, model, batches: Iterator[pd.DataFrame
             yield pending.popleft().result()
 
 
+JSONL_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def write_rows(df: pd.DataFrame, fh, fmt: str, header: bool) -> None:
-    if fmt == "jsonl":
-        for record in df.to_dict(orient="records"):
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if fmt == "jsonl":  # one encoder and one write for the batch (json.dumps makes an encoder per row)
+        fh.write("".join(f"{line}\n" for line in map(JSONL_ENCODER.encode, df.to_dict(orient="records"))))
         return
     flat = df.copy()
     for col in [c for c in flat.columns if c.endswith("_reasons")]:
