@@ -188,14 +188,29 @@ def profile_predict(model_dir: Path, n: int = 4000) -> list[str]:
 def core_and_dask(args, work: Path, ours_dir: Path, plain_cmd: list[str], ours_cmd: list[str]) -> dict:
     results: dict = {}
     if "core" in args.sections:
-        single = make_input(args.posts_single, work)
+        # Whole runs (start-up, model load, reading and writing included) at two sizes, ours and plain
+        # side by side; the difference of the two sizes gives each one's rate once it is running,
+        # and what is left of the small run is its fixed start-up cost.
+        sizes = (args.posts_single, 5 * args.posts_single)
+        seconds: dict[tuple[str, int], float] = {}
+        for n in sizes:
+            path = make_input(n, work)
+            for name, cmd in (("ours", ours_cmd + ["--jobs", "1", str(path)]), ("plain", plain_cmd + [str(path)])):
+                seconds[name, n] = run_measured(cmd)[0]
+        small, big = sizes
         rates = {}
-        for name, cmd in (("ours, 1 process", ours_cmd + ["--jobs", "1", str(single)]),
-                          ("plain, 1 process", plain_cmd + [str(single)])):
-            seconds, peak = run_measured(cmd)
-            rates[name] = round(args.posts_single / seconds, 1)
-        results["per_core_posts_per_second"] = rates | {
-            "ratio ours / plain": round(rates["ours, 1 process"] / rates["plain, 1 process"], 3)}
+        for name in ("ours", "plain"):
+            for n in sizes:
+                rates[f"{name}, 1 process, {n:,} posts"] = round(n / seconds[name, n], 1)
+            marginal = (big - small) / (seconds[name, big] - seconds[name, small])
+            rates[f"{name}, 1 process, once running"] = round(marginal, 1)
+            rates[f"{name}, start-up seconds"] = round(seconds[name, small] - small / marginal, 2)
+        for n in sizes:
+            rates[f"ratio ours / plain, {n:,} posts"] = round(rates[f"ours, 1 process, {n:,} posts"]
+                                                            / rates[f"plain, 1 process, {n:,} posts"], 3)
+        rates["ratio ours / plain, once running"] = round(rates["ours, 1 process, once running"]
+                                                          / rates["plain, 1 process, once running"], 3)
+        results["per_core_posts_per_second"] = rates
         results["profile_ours_tottime_top15"] = profile_predict(ours_dir)
     if "dask" in args.sections:
         data = make_parquet(args.dask_posts, work)
