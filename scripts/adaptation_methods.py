@@ -8,6 +8,11 @@ posts, against the model with no forum labels, same seed, same split:
 - weight W: the forum's posts as extra training rows with sample weight W (`--extra-weight`);
 - augment S: feature augmentation (Daume III, 2007): shared, corpus-only and forum-only copies of every
   feature, the forum copy scaled by S (`[adaptation] method = "augment"`, `target_scale`);
+- bias: no retraining; per facet, one offset per label added to the model's logits, fit to the N
+  labelled posts by L2-regularised log loss (prior-shift correction: a forum that has more
+  withdrawals, or tells them more quietly, moves the offsets, not the weights);
+- weight 1 + bias: the weight-1 model with the offsets fit on the base model's logits of the same
+  N posts (the base model never saw them, so the offsets are not fit on training rows);
 - self-train: weight 1, then the forum's unlabelled pool posts that this model labels with calibrated
   confidence >= 0.8 on every facet are added with their predicted labels at weight 0.5 and the model
   is fit again (pseudo-labelling; the held-out posts are never used).
@@ -36,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight", 3.0, 1.0),
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
            "augment 2 weight 3": ("augment", 3.0, 2.0), "self-train": ("weight", 1.0, 1.0)}
+METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0)}
+BIAS_L2 = 0.1  # fixed before any run: a squared offset of 1 costs as much as 0.1 nats of mean log loss
 SELF_TRAIN_CONFIDENCE = 0.8
 SELF_TRAIN_WEIGHT = 0.5
 
@@ -62,6 +69,42 @@ def self_train(train: pd.DataFrame, extra: pd.DataFrame, unlabelled: pd.DataFram
     print(f"  self-train: {int(sure.sum())} of {len(unlabelled)} unlabelled posts pseudo-labelled", file=sys.stderr)
     both = pd.concat([extra, pseudo], ignore_index=True)
     return fit(train, both, ("weight", 1.0, 1.0), np.r_[np.ones(len(extra)), np.full(len(pseudo), SELF_TRAIN_WEIGHT)])
+
+
+def fit_offsets(base: RuptureModel, extra: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per facet, offsets of the logits that minimise the mean log loss of the labelled posts plus
+    BIAS_L2 x the squared offsets (dependent facets: the posts with a rupture only)."""
+    from scipy.optimize import minimize
+
+    logits = base.logits(base.transform(extra["text"]))
+    out = {}
+    for f in FACETS:
+        classes = list(base.classes_[f])
+        keep = extra[f].isin(classes).to_numpy()
+        z, y = logits[f][keep], np.array([classes.index(v) for v in extra.loc[keep, f]], dtype=int)
+        if len(y) == 0:
+            out[f] = np.zeros(len(classes))
+            continue
+
+        def loss(b):
+            v = z + b
+            v = v - v.max(axis=1, keepdims=True)
+            logp = v - np.log(np.exp(v).sum(axis=1, keepdims=True))
+            return -logp[np.arange(len(y)), y].mean() + BIAS_L2 * float(b @ b)
+
+        b = minimize(loss, np.zeros(len(classes)), method="L-BFGS-B").x
+        out[f] = b - b.mean()
+    return out
+
+
+def with_offsets(model: RuptureModel, offsets: dict[str, np.ndarray]) -> RuptureModel:
+    """A shallow copy of ``model`` whose logits carry ``offsets`` (the original is untouched)."""
+    import copy
+
+    shifted = copy.copy(model)
+    plain = model.logits
+    shifted.logits = lambda X: {f: v + offsets[f] for f, v in plain(X).items()}
+    return shifted
 
 
 def scores(model, held: pd.DataFrame) -> dict[str, float]:
@@ -97,6 +140,10 @@ def main() -> int:
         for name in args.methods.split(","):
             if name == "self-train":
                 model = self_train(train, extra, pool.drop(pool.index[chosen]))
+            elif name == "bias":
+                model = with_offsets(base, fit_offsets(base, extra))
+            elif name == "weight 1 + bias":
+                model = with_offsets(fit(train, extra, METHODS[name]), fit_offsets(base, extra))
             else:
                 model = base if METHODS[name] is None else fit(train, extra, METHODS[name])
             rows.append({"seed": seed, "method": name, "labelled": len(extra), **scores(model, held)})
