@@ -161,3 +161,28 @@ def test_triage_names_invalid_rows_and_can_skip_them(small_model_dir, tmp_path):
                                        str(path)])
     assert result.exit_code == 0 and "skipped 1 invalid row(s)" in result.stderr
     assert len(pd.read_csv(io.StringIO(result.stdout))) == threads["thread_id"].nunique()
+
+
+def test_threshold_short_of_the_target_keeps_the_best_lower_bound():
+    """A model a few threads short of the confident-accuracy target keeps a usable queue (the
+    threshold with the highest lower bound, said so) instead of sending every thread to a person."""
+    import numpy as np
+
+    from rupture_nlp.triage import confident_accuracy, threshold_for_target, wilson_lower
+
+    n = 200
+    conf = np.linspace(0.5, 0.99, n)
+    right = np.r_[np.arange(100) % 3 != 0, np.arange(100) % 12 != 0]  # 67% right below 0.745, 92% above
+    pred = pd.DataFrame({"thread_id": [f"t{i}" for i in range(n)], "model_priority": "routine",
+                         "confidence": conf})
+    gold = pred.assign(model_priority=np.where(right, "routine", "watch"))[["thread_id", "model_priority"]]
+    reached = threshold_for_target(pred, gold, 0.80)
+    assert reached["target_reached"] and reached["confident_accuracy_lower_bound"] >= 0.80
+    short = threshold_for_target(pred, gold, 0.97)
+    assert short["target_reached"] is False and short["threshold"] < 1.0 and short["coverage"] > 0.3
+    assert "not reachable" in short["chosen_by"]
+    bounds = []
+    for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
+        s = confident_accuracy(pred, gold, t)
+        bounds.append(wilson_lower(s["confident_accuracy"], s["coverage"] * n))
+    assert short["confident_accuracy_lower_bound"] == max(bounds)

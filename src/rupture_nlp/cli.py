@@ -118,6 +118,10 @@ def train(data, out, config, extra, extra_weight, seed, jobs, force, quiet):
                                         extra_weight=extra_weight, n_jobs=jobs, seed=seed))
     scores = ", ".join(f"{f} {s['macro_f1']:.3f}" for f, s in manifest["cv_scores"].items())
     log(quiet, f"cross-validated macro-F1 (train split, by thread): {scores}")
+    triage = manifest["triage"]
+    if triage.get("target_reached") is False:  # said even with --quiet: the queue's promise is weaker
+        click.echo(f"warning: triage confidence threshold {triage['threshold']:.2f}: {triage['chosen_by']}; "
+                   f"{triage['coverage']:.0%} of threads get a confident priority", err=True)
     log(quiet, f"model written to {out}")
 
 

@@ -185,7 +185,8 @@ def _urgent_recall(merged: pd.DataFrame):
 
 def choose_confidence_threshold(model, train: pd.DataFrame) -> dict:
     """The lowest threshold whose confident thread priorities, from out-of-fold predictions on the
-    train split, are right at least ``confident_accuracy_target`` of the time."""
+    train split, are right at least ``confident_accuracy_target`` of the time (see
+    :func:`threshold_for_target`)."""
     cfg = model.config_.triage
     target = float(cfg.get("confident_accuracy_target", 0.90))
     phrases = list(cfg.get("crisis_phrases", []))
@@ -198,15 +199,35 @@ def choose_confidence_threshold(model, train: pd.DataFrame) -> dict:
     fixed = cfg.get("confidence_threshold", "auto")
     if fixed != "auto":
         return {"threshold": float(fixed), "chosen_by": "config", **_strip(confident_accuracy(pred, gold, fixed))}
+    return threshold_for_target(pred, gold, target)
+
+
+def threshold_for_target(pred: pd.DataFrame, gold: pd.DataFrame, target: float) -> dict:
+    """The lowest confidence threshold (steps of 0.01) whose confident priorities are right with a 95%
+    lower bound of at least ``target``. Where no threshold reaches it, the one with the highest lower
+    bound, said so (``target_reached`` false): a model a few threads short of the target still
+    sends its most doubtful threads to a person, rather than every thread at once."""
+    best = None
     for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
         scores = confident_accuracy(pred, gold, t)
         acc, n_conf = scores["confident_accuracy"], scores["coverage"] * scores["threads"]
-        if acc is not None and wilson_lower(acc, n_conf) >= target:
+        if acc is None:
+            continue
+        lower = wilson_lower(acc, n_conf)
+        if lower >= target:
             return {"chosen_by": f"out-of-fold thread priorities on the train split: the lowest threshold whose "
                                  f"confident accuracy has a 95% lower bound of at least {target}",
-                    **_strip(scores), "confident_accuracy_lower_bound": wilson_lower(acc, n_conf)}
-    return {"chosen_by": "target not reachable; every non-urgent thread goes to a person",
-            **_strip(confident_accuracy(pred, gold, 1.01))}
+                    **_strip(scores), "confident_accuracy_lower_bound": lower, "target_reached": True}
+        if best is None or lower > best[0]:
+            best = (lower, scores)
+    if best is None:
+        return {"chosen_by": "no thread to judge; every non-urgent thread goes to a person",
+                **_strip(confident_accuracy(pred, gold, 1.01)), "target_reached": False}
+    lower, scores = best
+    return {"chosen_by": f"target not reachable: no threshold's confident accuracy has a 95% lower bound of "
+                         f"{target} on the out-of-fold thread priorities (the best is {lower:.3f}); the threshold "
+                         f"with the highest lower bound", **_strip(scores),
+            "confident_accuracy_lower_bound": lower, "target_reached": False}
 
 
 def wilson_lower(p: float, n: float, z: float = 1.645) -> float:
