@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from rupture_nlp.cli import main
 from rupture_nlp.data import read_corpus
-from rupture_nlp.labels import FACETS
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
 from rupture_nlp.shift import shift_report
 
 from .conftest import ROOT
@@ -41,7 +41,16 @@ def test_confidence_shrinks_with_distance(model, corpus):
     far = model.proba_from_features(X, distance=d + 0.3)
     for facet in FACETS:
         assert model.calibration_params_[facet][1] <= 0
+    # The independent facets' confidence shrinks. A dependent facet's probabilities are P(rupture) x
+    # P(label | rupture): its conditional confidence shrinks (or stays, where the held-out batches
+    # asked for no flattening), but flattening a confident "none" raises P(rupture), so the joint
+    # maximum can rise a little (round 6 model: 8 of 888 test rows, by at most 0.02; docs/shift.md).
+    for facet in ("rupture_type", "risk"):
         assert (far[facet].max(axis=1) <= near[facet].max(axis=1) + 1e-9).all(), facet
+    for facet in DEPENDENT:
+        def conditional(p):
+            return p.drop(columns=NOT_APPLICABLE).div(1.0 - p[NOT_APPLICABLE], axis=0).max(axis=1)
+        assert (conditional(far[facet]) <= conditional(near[facet]) + 1e-9).all(), facet
     assert any(model.calibration_params_[f][1] < 0 for f in FACETS)  # the held-out batches asked for it
 
 

@@ -169,6 +169,7 @@ class RuptureModel(BaseEstimator):
         self.adapted_ = target is not None
 
         self.classifiers_ = {}
+        self.__dict__.pop("_stacked", None)  # the stacked coefficients of an earlier fit
         self.classes_ = {f: labels_for(f, with_na=False) for f in FACETS}
         self.temperature_ = {f: 1.0 for f in FACETS}
         self.calibration_params_ = {f: np.zeros(3) for f in FACETS}
