@@ -175,12 +175,8 @@ class EvidenceScorer:
                 toks = [self._w_tok(self._w_pre(p)) for p in normalised]
                 out[name] = self._word_counts(vec, toks, cuts)
             else:
-                pre, get, new = vec._preprocess, vec._word_index.get, vec._word_row
-                rows = []
-                for p in normalised:
-                    words = pre(p).split()
-                    row = list(map(get, words))
-                    rows.append(row if None not in row else [new(w) if r is None else r for r, w in zip(row, words)])
+                pre, word_row = vec._preprocess, vec._word_index.__getitem__  # a new word gets its row
+                rows = [list(map(word_row, pre(p).split())) for p in normalised]
                 full = [r for row in rows for r in row]
                 out[name] = [full] + [rows[c] for c in cuts]
         return out
