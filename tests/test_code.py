@@ -265,3 +265,35 @@ def test_a_posts_features_do_not_depend_on_what_came_before():
         warm.transform(["never said why i left, ok", "again and again: the session", docs[2]])
         a, b = cold.transform(post), warm.transform(post)
         assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
+
+
+def test_column_major_features_equal_the_row_major_ones():
+    """``transform_columns`` (CSC, built column by column, for scoring) holds the same matrix as
+    scikit-learn's transform, for each vectorizer setting, a union of blocks and a dropped block."""
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    from rupture_nlp.features import CompactTfidfVectorizer, WordCachedCharVectorizer, transform_columns
+
+    docs = ["My T forgot our session again", "she said sorry, we're ok now", "Nothing to report!!  ok",
+            "forgot forgot forgot our session", "a b", "naïve café, ok? ok ok", "_pron_ said _pron_ was sorry"]
+    new = ["forgot my session", "café ok ok", "unseen words only: zzz", "", "our session our session"]
+    settings = [(CompactTfidfVectorizer, dict(ngram_range=(1, 2))), (CompactTfidfVectorizer, dict(ngram_range=(2, 2))),
+                (CompactTfidfVectorizer, dict(ngram_range=(1, 2), min_df=2, sublinear_tf=True, norm="l1")),
+                (CompactTfidfVectorizer, dict(ngram_range=(1, 3))),  # not the fast word route
+                (WordCachedCharVectorizer, dict(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)),
+                (WordCachedCharVectorizer, dict(analyzer="char_wb", ngram_range=(2, 5), norm=None)),
+                (WordCachedCharVectorizer, dict(analyzer="char_wb", ngram_range=(1, 3), use_idf=False))]
+    for make, params in settings:
+        ours, ref = make(**params).fit(docs), TfidfVectorizer(**params).fit(docs)
+        for batch in (docs, new, docs[::-1]):
+            got = ours.transform_columns(batch)
+            assert got.format == "csc" and got.shape == (len(batch), len(ref.vocabulary_)), params
+            assert abs(got - ref.transform(batch)).max() < 1e-12, params
+            assert np.array_equal(got.getnnz(axis=1), ref.transform(batch).getnnz(axis=1)), params
+    union = Pipeline([("tfidf", FeatureUnion([
+        ("word", CompactTfidfVectorizer(ngram_range=(1, 2))), ("drop_me", "drop"),
+        ("char", WordCachedCharVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True))]))]).fit(docs)
+    got = transform_columns(union, new)
+    assert sp.isspmatrix_csc(got) and abs(got - union.transform(new)).max() < 1e-12

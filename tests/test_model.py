@@ -107,3 +107,14 @@ def test_calibration_does_not_change_labels(model, test_posts):
     cal = model.labels_from_proba(model.proba_from_features(X, calibrated=True))
     for facet in ("rupture_type", "repair_outcome", "therapist_response"):
         assert raw[facet].equals(cal[facet])
+
+
+def test_scoring_features_give_the_same_labels_and_probabilities(model, corpus):
+    """predict uses the column-major features; they must label as the row-major ones do."""
+    texts = corpus["text"].tolist()
+    rows, cols = model.transform(texts), model.transform(texts, columns=True)
+    assert cols.format == "csc" and abs(rows - cols).max() < 1e-12
+    a, b = model.proba_from_features(rows), model.proba_from_features(cols)
+    for facet in a:
+        assert np.abs(a[facet].to_numpy() - b[facet].to_numpy()).max() < 1e-5, facet
+    assert model.labels_from_proba(a).equals(model.labels_from_proba(b))

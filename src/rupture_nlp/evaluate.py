@@ -139,7 +139,7 @@ def evaluate(model, corpus: pd.DataFrame, split: str = "test", n_boot: int = N_B
     if train.empty:
         raise InputError("no train split to train the baselines on; give the training corpus with --baseline-data")
     seed = model.config_.seed
-    X = model.transform(test["text"])
+    X = model.transform(test["text"], columns=True)
     distance = model.distance(X)
     proba = model.proba_from_features(X, distance=distance)
     ours = model.labels_from_proba(proba)

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
@@ -111,10 +112,8 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
             self._preprocess = self.build_preprocessor()
         return self._tokens
 
-    def transform(self, raw_documents):
-        if isinstance(raw_documents, str) or not self._fast_words():
-            return super().transform(raw_documents)
-        check_is_fitted(self, "vocabulary_")
+    def _pairs(self, raw_documents) -> tuple[np.ndarray, np.ndarray, int]:
+        """(document, column) of every word 1- or 2-gram of the vocabulary in the documents, and their number."""
         index = self._token_tables()
         chunk_ids, preprocess, decode = self._chunks.__getitem__, self._preprocess, self.decode
         ids: list[int] = []
@@ -125,7 +124,7 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
         ids_a = np.asarray(ids, dtype=np.int64)
         lengths = np.diff(np.asarray(indptr, dtype=np.int64))
         doc = np.repeat(np.arange(len(lengths)), lengths)
-        rows, cols = [], []
+        rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         if self.ngram_range[0] == 1:
             col = np.where(ids_a >= 0, self._unigram[np.maximum(ids_a, 0)], -1)
             keep = col >= 0
@@ -140,19 +139,80 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
             found = keys[at] == key if len(keys) else np.zeros(len(key), bool)
             rows.append(doc[:-1][pair][found])
             cols.append(key_cols[at][found])
+        return np.concatenate(rows), np.concatenate(cols), len(lengths)
+
+    def transform(self, raw_documents):
+        if isinstance(raw_documents, str) or not self._fast_words():
+            return super().transform(raw_documents)
+        check_is_fitted(self, "vocabulary_")
+        rows, cols, n_docs = self._pairs(raw_documents)
         width = len(self.vocabulary_)
         # one sort of (document, column) keys gives the counts in CSR order, with sorted columns
-        flat = np.concatenate(rows) * width + np.concatenate(cols) if rows else np.zeros(0, np.int64)
-        keys, n = np.unique(flat, return_counts=True)
-        indptr_out = np.searchsorted(keys, np.arange(len(lengths) + 1, dtype=np.int64) * width)
-        counts = sp.csr_matrix((n.astype(self.dtype), keys % width, indptr_out), shape=(len(lengths), width))
+        keys, n = np.unique(rows * width + cols, return_counts=True)
+        indptr = np.searchsorted(keys, np.arange(n_docs + 1, dtype=np.int64) * width)
+        counts = sp.csr_matrix((n.astype(self.dtype), keys % width, indptr), shape=(n_docs, width))
         return self._tfidf.transform(counts, copy=False)
+
+    def transform_columns(self, raw_documents) -> sp.csc_matrix:
+        """``transform`` as a CSC matrix, built column by column (see :func:`weight_columns`)."""
+        if isinstance(raw_documents, str) or not self._fast_words():
+            return sp.csc_matrix(self.transform(raw_documents))
+        check_is_fitted(self, "vocabulary_")
+        rows, cols, n_docs = self._pairs(raw_documents)
+        width = len(self.vocabulary_)
+        keys, n = np.unique(cols * n_docs + rows, return_counts=True)  # (column, document) order
+        indptr = np.searchsorted(keys, np.arange(width + 1, dtype=np.int64) * n_docs)
+        counts = sp.csc_matrix((n.astype(np.float64), keys % n_docs, indptr), shape=(n_docs, width))
+        return weight_columns(self, counts)
 
     def __getstate__(self):
         state = dict(super().__getstate__())
         for key in ("_tokens", "_unigram", "_bigram", "_opens_bigram", "_chunks", "_preprocess"):
             state.pop(key, None)
         return state
+
+
+def weight_columns(vectorizer: TfidfVectorizer, counts: sp.csc_matrix) -> sp.csc_matrix:
+    """What the fitted ``vectorizer`` does to raw counts (sublinear tf, idf, row norm), on a CSC matrix.
+
+    Labelling multiplies the features by dense weights (every facet's coefficients, the OOD
+    projection). CSC order reads each weight row once per batch, where CSR rows reach all over a
+    weight matrix too big for the cache: three times faster, and cheaper than converting. A
+    document's values equal ``transform``'s to rounding (its norm sums the same squares in column
+    order) and depend on nothing but the document."""
+    data = counts.data
+    if vectorizer.sublinear_tf:
+        np.log(data, out=data)
+        data += 1.0
+    if vectorizer.use_idf:
+        data *= np.repeat(vectorizer.idf_, np.diff(counts.indptr))
+    if vectorizer.norm in ("l1", "l2"):
+        size = np.abs(data) if vectorizer.norm == "l1" else data * data
+        norms = np.bincount(counts.indices, weights=size, minlength=counts.shape[0])
+        norms = np.sqrt(norms) if vectorizer.norm == "l2" else norms
+        norms[norms == 0] = 1.0
+        data /= norms[counts.indices]
+    elif vectorizer.norm is not None:
+        return sp.csc_matrix(normalize(counts.tocsr(), norm=vectorizer.norm))
+    return counts
+
+
+def transform_columns(step, X) -> sp.csc_matrix:
+    """``step.transform(X)`` as a CSC matrix, for a fitted vectorizer, FeatureUnion or Pipeline of them:
+    each block built column-major where it can be (``transform_columns``), the blocks side by side
+    (for CSC a concatenation, where stacking CSR blocks copies and re-indexes every row)."""
+    if hasattr(step, "transform_columns"):
+        return step.transform_columns(X)
+    if isinstance(step, Pipeline):
+        for _, inner in step.steps[:-1]:
+            if inner not in ("drop", "passthrough", None):
+                X = inner.transform(X)
+        return transform_columns(step.steps[-1][1], X)
+    if isinstance(step, FeatureUnion) and not step.transformer_weights:
+        blocks = [t for _, t in step.transformer_list if t not in ("drop", None)]
+        if "passthrough" not in blocks:
+            return sp.hstack([transform_columns(t, X) for t in blocks], format="csc")
+    return sp.csc_matrix(step.transform(X))
 
 
 def char_wb_grams(word: str, min_n: int, max_n: int) -> list[str]:
@@ -233,17 +293,41 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
         check_is_fitted(self, "vocabulary_")
         if self.analyzer != "char_wb" or self.binary or not self.use_idf:
             return super().transform(raw_documents)
-        word_row, preprocess, decode = self._cache().__getitem__, self._preprocess, self.decode
-        indptr, words = [0], []
-        for doc in raw_documents:
-            words.extend(map(word_row, preprocess(decode(doc)).split()))
-            indptr.append(len(words))
-        counts = self.word_counts(np.asarray(words, dtype=np.int64), np.asarray(indptr, dtype=np.int64))
+        counts = self.word_counts(*self._document_words(raw_documents))
         if self.sublinear_tf:
             np.log(counts.data, out=counts.data)
             counts.data += 1.0
         counts.data *= self.idf_[counts.indices]
         return normalize(counts, norm=self.norm, copy=False) if self.norm else counts
+
+    def _document_words(self, raw_documents) -> tuple[np.ndarray, np.ndarray]:
+        """The cache rows of the documents' words, in order, and where each document starts."""
+        word_row, preprocess, decode = self._cache().__getitem__, self._preprocess, self.decode
+        indptr, words = [0], []
+        for doc in raw_documents:
+            words.extend(map(word_row, preprocess(decode(doc)).split()))
+            indptr.append(len(words))
+        return np.asarray(words, dtype=np.int64), np.asarray(indptr, dtype=np.int64)
+
+    def transform_columns(self, raw_documents) -> sp.csc_matrix:
+        """``transform`` as a CSC matrix: the counts come out column-major as (features x words) @
+        (words x documents), so neither they nor the weighted matrix are ever converted."""
+        check_is_fitted(self, "vocabulary_")
+        if self.analyzer != "char_wb" or self.binary or not self.use_idf:
+            return sp.csc_matrix(self.transform(raw_documents))
+        words, indptr = self._document_words(raw_documents)
+        n_docs = len(indptr) - 1
+        docs_t = sp.csc_matrix((np.ones(len(words)), words, indptr), shape=(len(self._word_rows), n_docs))
+        by_feature = self._grown_transposed() @ docs_t.tocsr()  # features x documents, CSR
+        counts = sp.csc_matrix((by_feature.data, by_feature.indices, by_feature.indptr), shape=(n_docs, by_feature.shape[0]))
+        return weight_columns(self, counts)
+
+    def _grown_transposed(self) -> sp.csr_matrix:
+        """The (features x words) transpose of :meth:`_grow`, rebuilt only when words were added."""
+        words = self._grow()
+        if self.__dict__.get("_word_matrix_t") is None or self._word_matrix_t.shape[1] != words.shape[0]:
+            self._word_matrix_t = words.T.tocsr()
+        return self._word_matrix_t
 
     def word_counts(self, words: np.ndarray, indptr: np.ndarray) -> sp.csr_matrix:
         """n-gram counts of documents given as cache rows of their words (``words[indptr[i]:indptr[i+1]]``
@@ -259,7 +343,7 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
 
     def __getstate__(self):
         state = dict(super().__getstate__())
-        for key in ("_word_index", "_word_rows", "_word_matrix", "_analyse_word", "_preprocess"):
+        for key in ("_word_index", "_word_rows", "_word_matrix", "_word_matrix_t", "_analyse_word", "_preprocess"):
             state.pop(key, None)
         return state
 

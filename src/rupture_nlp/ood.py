@@ -58,6 +58,8 @@ class DomainReference(BaseEstimator):
     def fit(self, X):
         n_comp = max(2, min(self.n_components, X.shape[0] - 1, X.shape[1] - 1))
         self.svd_ = TruncatedSVD(n_components=n_comp, random_state=self.random_state).fit(X)
+        # kept in the float32 that embed computes in anyway: half the model file (100 x the features)
+        self.svd_.components_ = self.svd_.components_.astype(np.float32)
         self.embedding_ = self.embed(X)
         self.reference_ = np.array([0.0, 1.0])
         return self
@@ -69,8 +71,8 @@ class DomainReference(BaseEstimator):
         if "_components32" not in self.__dict__:
             self._components32 = np.ascontiguousarray(self.svd_.components_.T, dtype=np.float32)
         if sp.issparse(X):  # (a float32 view of the data; X.astype would also copy and check the indices)
-            X = X.tocsr()
-            X = sp.csr_matrix((X.data.astype(np.float32), X.indices, X.indptr), shape=X.shape, copy=False)
+            X = X if X.format in ("csr", "csc") else X.tocsr()
+            X = type(X)((X.data.astype(np.float32), X.indices, X.indptr), shape=X.shape, copy=False)
         else:
             X = np.asarray(X, dtype=np.float32)
         return normalize(np.asarray(X @ self._components32)).astype(np.float32)

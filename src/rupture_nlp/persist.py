@@ -8,6 +8,7 @@ joblib pickle instead, which can; it is loaded only with ``trust_pickle`` (``--t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -109,7 +110,8 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """Every check made before a model is loaded, loading nothing: the manifest, the artifact's sha256,
     the library versions and (skops) the types the file names. Raises ModelError on the first failure;
-    returns the manifest, the artifact path and the types to trust."""
+    returns the manifest, the artifact path, its bytes (skops: read once, then hashed, vetted and
+    loaded from memory) and the types to trust."""
     from rupture_nlp.trust import UntrustedTypesError, pickle_refusal, pickle_trusted, vet
 
     folder = Path(folder)
@@ -121,7 +123,11 @@ def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any
     artifact = folder / manifest.get("artifact", ARTIFACT if version == 2 else LEGACY_ARTIFACT)
     if not artifact.is_file():
         raise ModelError(f"{folder} lacks its artifact {artifact.name}; train the model again")
-    if sha256_file(artifact) != manifest.get("artifact_sha256"):
+    # a skops file is read once: its bytes are hashed, vetted and (by load_model) loaded, so the file
+    # checked is the file loaded, and it is not read three times
+    data = artifact.read_bytes() if artifact.suffix == ".skops" else None
+    digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(artifact)
+    if digest != manifest.get("artifact_sha256"):
         raise ModelError(f"{artifact} does not match the sha256 in its manifest: the file was changed or "
                          f"damaged; do not load it, train the model again")
     made = manifest.get("versions", {}).get("scikit-learn")
@@ -134,14 +140,14 @@ def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any
             raise ModelError(pickle_refusal(folder, artifact.name))
         return {"manifest": manifest, "artifact": artifact, "format": "joblib", "types": []}
     try:
-        types = vet(artifact)
+        types = vet(artifact, data)
     except UntrustedTypesError as exc:
         raise ModelError(str(exc)) from None
     declared = set(manifest.get("trusted_types", []))
     if set(types) - declared:
         raise ModelError(f"{artifact} holds types its manifest does not list: {', '.join(sorted(set(types) - declared))}; "
                          f"nothing in it was loaded; train the model again")
-    return {"manifest": manifest, "artifact": artifact, "format": "skops", "types": types}
+    return {"manifest": manifest, "artifact": artifact, "format": "skops", "types": types, "data": data}
 
 
 def load_model(folder: str | Path, trust_pickle: bool = False):
@@ -156,7 +162,7 @@ def load_model(folder: str | Path, trust_pickle: bool = False):
     else:
         import skops.io as sio
 
-        model = sio.load(checked["artifact"], trusted=checked["types"])
+        model = sio.loads(checked["data"], trusted=checked["types"])
     model.manifest_ = checked["manifest"]
     return model
 

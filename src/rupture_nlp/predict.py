@@ -41,7 +41,7 @@ def predict_frame(model, texts, explain: int = 0, explainer: Explainer | None = 
         scorer = scorer or EvidenceScorer(model)
         X, prepared = scorer.features(texts)
     else:
-        X = model.transform(texts)
+        X = model.transform(texts, columns=True)
     distance = model.distance(X)
     proba = model.proba_from_features(X, distance=distance)
     labels = model.labels_from_proba(proba)

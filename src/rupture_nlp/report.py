@@ -149,7 +149,7 @@ def figures(folder: Path, test: pd.DataFrame, result: dict, model, curve: pd.Dat
     axes[0].set_ylabel("gold")
     out["confusion"] = _save(fig, folder / "confusion.png")
 
-    X = model.transform(test["text"])
+    X = model.transform(test["text"], columns=True)
     fig, axes = plt.subplots(1, 4, figsize=(16, 4))
     for ax, facet in zip(axes, FACETS):
         y = np.array([list(FACETS[facet]).index(v) for v in test[facet]])

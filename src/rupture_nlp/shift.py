@@ -84,7 +84,7 @@ def shift_report(model, texts: list[str], total: int | None = None, seed: int = 
     if len(texts) < MIN_POSTS:
         raise InputError(f"shift needs at least {MIN_POSTS} posts to compare a forum with the corpus; "
                          f"got {len(texts)}")
-    X = model.transform(texts)
+    X = model.transform(texts, columns=True)
     distance = model.distance(X)
     ood = model.ood_score(distance)
     fingerprint = text_fingerprint(texts)

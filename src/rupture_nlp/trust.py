@@ -24,12 +24,13 @@ class UntrustedTypesError(ValueError):
     """A model file names types outside the trusted list."""
 
 
-def file_types(path: str | Path) -> list[str]:
-    """The types a .skops file names beyond skops' own safe defaults (reads the schema only)."""
+def file_types(path: str | Path, data: bytes | None = None) -> list[str]:
+    """The types a .skops file names beyond skops' own safe defaults (reads the schema only);
+    ``data``: the file's bytes, already read (``path`` then only names it in messages)."""
     import skops.io as sio
 
     try:
-        return sorted(sio.get_untrusted_types(file=Path(path)))
+        return sorted(sio.get_untrusted_types(data=data) if data is not None else sio.get_untrusted_types(file=Path(path)))
     except Exception as exc:  # a damaged zip or schema: skops raises several kinds
         raise UntrustedTypesError(f"{path} is not a readable skops file ({type(exc).__name__}); "
                                   f"train the model again") from None
@@ -51,10 +52,10 @@ def is_trusted(name: str) -> bool:
     return isinstance(obj, type) and not issubclass(obj, numpy.memmap)
 
 
-def vet(path: str | Path) -> list[str]:
+def vet(path: str | Path, data: bytes | None = None) -> list[str]:
     """The types to pass to ``skops.io.load(trusted=...)``: exactly those the file holds, each checked;
-    raises UntrustedTypesError naming any that is not trusted."""
-    names = file_types(path)
+    raises UntrustedTypesError naming any that is not trusted. ``data``: as for :func:`file_types`."""
+    names = file_types(path, data)
     refused = [n for n in names if not is_trusted(n)]
     if refused:
         raise UntrustedTypesError(f"{path} holds types that are not trusted: {', '.join(refused)}; nothing in it "
