@@ -96,6 +96,7 @@ def test_user_config_is_laid_over_the_default(tmp_path):
     ("[facets.mood]\nclf__C = 1\n", "unknown facet"),
     ("colour = 'red'\n", "unknown config key"),
     ("[pipeline\n", "not valid TOML"),
+    ("[calibration]\nobjective = 'max'\n", "objective must be one of"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     p = tmp_path / "bad.toml"
@@ -184,6 +185,27 @@ def test_temperature_scaling_cools_an_overconfident_model():
     params = fit_covariate_temperature(logits * 5, y, np.zeros((2000, 2)), use=(False, False))
     assert np.exp(params[0]) == pytest.approx(0.2, rel=0.2)  # five times too confident: beta about 1/5
     assert params[1] == params[2] == 0
+
+
+def test_worst_batches_calibration_is_set_by_the_hard_batches():
+    """Two writer batches, one where the model is right 95% of the time and one (a third of the posts)
+    where it is right 60%: the mean fit lies between; the worst-batches fit is the hard batch's own,
+    and taking every batch (share 1) is the mean fit again."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    y = rng.integers(0, 3, n)
+    hard = np.arange(n) < n // 3
+    right = np.where(hard, rng.random(n) < 0.6, rng.random(n) < 0.95)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), np.where(right, y, (y + 1) % 3)] += 3.0
+    z, use = np.zeros((n, 2)), (False, False)
+    batch = np.where(hard, "hard", "easy")
+    mean = np.exp(fit_covariate_temperature(logits, y, z, use)[0])
+    worst = np.exp(fit_covariate_temperature(logits, y, z, use, batch=batch)[0])
+    alone = np.exp(fit_covariate_temperature(logits[hard], y[hard], z[hard], use)[0])
+    assert worst < mean and worst == pytest.approx(alone, rel=0.02)
+    every = np.exp(fit_covariate_temperature(logits, y, z, use, batch=batch, worst_share=1.0)[0])
+    assert every == pytest.approx(mean, rel=0.02)
 
 
 def test_covariate_temperature_flattens_posts_the_held_out_data_says_are_harder():

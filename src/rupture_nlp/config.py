@@ -14,7 +14,8 @@ from rupture_nlp.labels import FACETS
 SECTIONS = {"seed", "cv_folds", "pipeline", "facets", "calibration", "risk", "triage", "ood", "adaptation"}
 ADAPTATION_METHODS = {"augment", "weight"}
 CALIBRATION_METHODS = {"covariate_temperature", "temperature", "none"}
-CALIBRATION_KEYS = {"method", "folds"}
+CALIBRATION_KEYS = {"method", "folds", "objective"}
+CALIBRATION_OBJECTIVES = {"mean", "worst_batches"}
 FOLD_UNITS = {"writer_batch", "thread"}
 OOD_KEYS = {"n_components", "k"}
 
@@ -135,10 +136,12 @@ def validate(cfg: Config) -> None:
                                   f"clf__* parameters of LogisticRegression")
     method = cfg.calibration.get("method", "temperature")
     if method not in CALIBRATION_METHODS or set(cfg.calibration) - CALIBRATION_KEYS:
-        raise ConfigError(f"[calibration] takes method = one of {sorted(CALIBRATION_METHODS)} "
-                          f"and folds = one of {sorted(FOLD_UNITS)}")
+        raise ConfigError(f"[calibration] takes method = one of {sorted(CALIBRATION_METHODS)}, "
+                          f"folds = one of {sorted(FOLD_UNITS)} and objective = one of {sorted(CALIBRATION_OBJECTIVES)}")
     if cfg.calibration.get("folds", "writer_batch") not in FOLD_UNITS:
         raise ConfigError(f"[calibration] folds must be one of {sorted(FOLD_UNITS)}")
+    if cfg.calibration.get("objective", "mean") not in CALIBRATION_OBJECTIVES:
+        raise ConfigError(f"[calibration] objective must be one of {sorted(CALIBRATION_OBJECTIVES)}")
     if (set(cfg.adaptation) - {"method", "target_scale"}
             or cfg.adaptation.get("method", "weight") not in ADAPTATION_METHODS
             or not float(cfg.adaptation.get("target_scale", 1.0)) > 0):

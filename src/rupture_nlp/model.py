@@ -134,6 +134,7 @@ class RuptureModel(BaseEstimator):
         texts = [str(t) for t in texts]
         labels = labels.reset_index(drop=True)
         n = len(texts)
+        grouped = groups is not None
         groups = np.arange(n) if groups is None else np.asarray(groups)
         weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.config_ = cfg
@@ -201,11 +202,16 @@ class RuptureModel(BaseEstimator):
             z = covariates(oof_distance, nnz, self.covariate_center_)
             method = cfg.calibration.get("method", "temperature")
             use = {"covariate_temperature": (True, True), "temperature": (False, False)}.get(method)
+            # the worst groups of the folds (writer batches, or threads); without groups, the mean.
+            # risk keeps the mean fit: its crisis threshold is set for recall on these same posts
+            worst = grouped and cfg.calibration.get("objective", "mean") == "worst_batches"
             for f in FACETS:
                 rows = fit_rows[f]
                 y_index = np.array([self.classes_[f].index(v) for v in y[f][rows]])
                 if use is not None:
-                    self.calibration_params_[f] = fit_covariate_temperature(oof_logits[f][rows], y_index, z[rows], use)
+                    self.calibration_params_[f] = fit_covariate_temperature(
+                        oof_logits[f][rows], y_index, z[rows], use,
+                        batch=groups[rows] if worst and f != "risk" else None)
                     self.temperature_[f] = float(np.exp(self.calibration_params_[f][0]))
             self.oof_distance_ = oof_distance
             self.oof_logits_ = oof_logits

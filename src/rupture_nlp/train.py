@@ -87,6 +87,7 @@ def train_model(req: TrainRequest) -> dict:
         "label_counts": label_counts(labels),
         "cv_scores": model.cv_scores_,
         "calibration": {"method": cfg.calibration.get("method", "temperature"), "folds": fold_unit,
+                        "objective": cfg.calibration.get("objective", "mean"),
                         "temperature": {f: 1 / b for f, b in model.temperature_.items()},
                         "covariate_temperature": {f: dict(zip(["a", "b_distance", "b_log_features"],
                                                                   map(float, v)))
