@@ -13,6 +13,8 @@ posts, against the model with no forum labels, same seed, same split:
   withdrawals, or tells them more quietly, moves the offsets, not the weights);
 - weight 1 + bias: the weight-1 model with the offsets fit on the base model's logits of the same
   N posts (the base model never saw them, so the offsets are not fit on training rows);
+- weight 1 + forum vocabulary: weight 1, with the features (vocabularies, idf) fit on the forum's
+  unlabelled pool posts too, so the forum's own words are features the sheet can weight;
 - self-train: weight 1, then the forum's unlabelled pool posts that this model labels with calibrated
   confidence >= 0.8 on every facet are added with their predicted labels at weight 0.5 and the model
   is fit again (pseudo-labelling; the held-out posts are never used).
@@ -41,13 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight", 3.0, 1.0),
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
            "augment 2 weight 3": ("augment", 3.0, 2.0), "self-train": ("weight", 1.0, 1.0)}
-METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0)}
+METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0), "weight 1 + forum vocabulary": ("weight", 1.0, 1.0)}
 BIAS_L2 = 0.1  # fixed before any run: a squared offset of 1 costs as much as 0.1 nats of mean log loss
 SELF_TRAIN_CONFIDENCE = 0.8
 SELF_TRAIN_WEIGHT = 0.5
 
 
-def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None) -> RuptureModel:
+def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None, unlabelled=None) -> RuptureModel:
     cfg = load_config()
     kind, weight, scale = method or ("weight", 1.0, 1.0)
     cfg = cfg.with_overrides(adaptation={"method": kind, "target_scale": scale})
@@ -55,7 +57,7 @@ def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None) -> 
     w = np.r_[np.ones(len(train)), np.full(len(extra), weight) if extra_weight is None else extra_weight]
     domain = np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
     return RuptureModel(cfg, cross_validate=False).fit(data["text"], data, groups=data["thread_id"],
-                                                       sample_weight=w, domain=domain)
+                                                       sample_weight=w, domain=domain, unlabelled=unlabelled)
 
 
 def self_train(train: pd.DataFrame, extra: pd.DataFrame, unlabelled: pd.DataFrame) -> RuptureModel:
@@ -142,6 +144,8 @@ def main() -> int:
                 model = self_train(train, extra, pool.drop(pool.index[chosen]))
             elif name == "bias":
                 model = with_offsets(base, fit_offsets(base, extra))
+            elif name == "weight 1 + forum vocabulary":  # the pool's other posts, never the held-out ones
+                model = fit(train, extra, METHODS[name], unlabelled=pool.drop(pool.index[chosen])["text"].tolist())
             elif name == "weight 1 + bias":
                 model = with_offsets(fit(train, extra, METHODS[name]), fit_offsets(base, extra))
             else:

@@ -118,3 +118,14 @@ def test_scoring_features_give_the_same_labels_and_probabilities(model, corpus):
     for facet in a:
         assert np.abs(a[facet].to_numpy() - b[facet].to_numpy()).max() < 1e-5, facet
     assert model.labels_from_proba(a).equals(model.labels_from_proba(b))
+
+
+def test_unlabelled_forum_posts_shape_the_features_but_are_not_training_rows(corpus):
+    train = corpus[corpus["split"] == "train"].head(200)
+    forum = ["zorblax said my T was late again", "the zorblax thing happened in session", "zorblax ok"]
+    fit = RuptureModel(cross_validate=False).fit(train["text"], train, unlabelled=forum)
+    words = fit.features_.named_steps["tfidf"].transformer_list[0][1].vocabulary_
+    assert "zorblax" in words
+    assert "zorblax" not in RuptureModel(cross_validate=False).fit(train["text"], train).features_.named_steps[
+        "tfidf"].transformer_list[0][1].vocabulary_
+    assert fit.domain_.embedding_.shape[0] == len(train)  # the corpus's posts only

@@ -127,9 +127,12 @@ class RuptureModel(BaseEstimator):
         self.n_jobs = n_jobs
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, texts, labels: pd.DataFrame, groups=None, sample_weight=None, domain=None):
+    def fit(self, texts, labels: pd.DataFrame, groups=None, sample_weight=None, domain=None, unlabelled=None):
         """``domain``: a mask of the posts from the user's own forum (annotation sheets); with
-        ``[adaptation] method = "augment"`` the model is adapted to that forum by feature augmentation."""
+        ``[adaptation] method = "augment"`` the model is adapted to that forum by feature augmentation.
+        ``unlabelled``: texts of the forum's own unlabelled posts; the features (vocabularies, idf) are
+        fit on them too, so that words of the forum the corpus lacks are features a labelled sheet can
+        weight. They are never training rows."""
         cfg = self.config if self.config is not None else load_config()
         texts = [str(t) for t in texts]
         labels = labels.reset_index(drop=True)
@@ -139,7 +142,10 @@ class RuptureModel(BaseEstimator):
         weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.config_ = cfg
         self.features_ = Pipeline(template_pipeline().steps[:-1]).set_params(**cfg.shared_params())
-        X = self.features_.fit_transform(texts)
+        if unlabelled is None or not len(unlabelled):
+            X = self.features_.fit_transform(texts)
+        else:
+            X = self.features_.fit(texts + [str(t) for t in unlabelled]).transform(texts)
         self.domain_ = DomainReference(random_state=cfg.seed, **cfg.ood_params()).fit(X)
         self.corpus_fingerprint_ = text_fingerprint(texts)  # for `rupture-nlp shift`
         embedding = self.domain_.embedding_
