@@ -289,7 +289,7 @@ def test_a_posts_features_do_not_depend_on_what_came_before():
         assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
 
 
-def test_column_major_features_equal_the_row_major_ones():
+def test_column_major_features_equal_the_row_major_ones(monkeypatch):
     """``transform_columns`` (CSC, built column by column, for scoring) holds the same matrix as
     scikit-learn's transform, for each vectorizer setting, a union of blocks and a dropped block."""
     import scipy.sparse as sp
@@ -319,3 +319,11 @@ def test_column_major_features_equal_the_row_major_ones():
         ("char", WordCachedCharVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True))]))]).fit(docs)
     got = transform_columns(union, new)
     assert sp.isspmatrix_csc(got) and abs(got - union.transform(new)).max() < 1e-12
+    import rupture_nlp.features as features
+
+    monkeypatch.setattr(features, "CACHE_LIMIT", 5)  # the word cache starts afresh every few words
+    small = WordCachedCharVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(docs)
+    ref = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(docs)
+    six, other_six = ["forgot our session again ok now"], ["she said sorry we're fine too"]  # as many words
+    for batch in (docs, new, six, other_six, docs[:2], new):
+        assert abs(small.transform_columns(batch) - ref.transform(batch)).max() < 1e-12

@@ -253,6 +253,7 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
             self._word_index: dict[str, int] = _NewWordRow(self)
             self._word_rows: list[np.ndarray] = []
             self._word_matrix = sp.csr_matrix((0, len(self.vocabulary_)))
+            self._word_matrix_t = None  # its transpose, for transform_columns
             self._analyse_word = self.build_analyzer()
             self._preprocess = self.build_preprocessor()
         return self._word_index
@@ -325,7 +326,7 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
     def _grown_transposed(self) -> sp.csr_matrix:
         """The (features x words) transpose of :meth:`_grow`, rebuilt only when words were added."""
         words = self._grow()
-        if self.__dict__.get("_word_matrix_t") is None or self._word_matrix_t.shape[1] != words.shape[0]:
+        if self._word_matrix_t is None or self._word_matrix_t.shape[1] != words.shape[0]:
             self._word_matrix_t = words.T.tocsr()
         return self._word_matrix_t
 
