@@ -15,6 +15,8 @@ posts, against the model with no forum labels, same seed, same split:
   N posts (the base model never saw them, so the offsets are not fit on training rows);
 - weight 1 + forum vocabulary: weight 1, with the features (vocabularies, idf) fit on the forum's
   unlabelled pool posts too, so the forum's own words are features the sheet can weight;
+- weight 1 + importance: weight 1, and the corpus's posts weighted by how much they read like the
+  forum's unlabelled pool (covariate-shift importance weights from a domain classifier);
 - self-train: weight 1, then the forum's unlabelled pool posts that this model labels with calibrated
   confidence >= 0.8 on every facet are added with their predicted labels at weight 0.5 and the model
   is fit again (pseudo-labelling; the held-out posts are never used).
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from rupture_nlp.adapt import select, uncertainty
@@ -43,21 +46,42 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight", 3.0, 1.0),
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
            "augment 2 weight 3": ("augment", 3.0, 2.0), "self-train": ("weight", 1.0, 1.0)}
-METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0), "weight 1 + forum vocabulary": ("weight", 1.0, 1.0)}
+METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0), "weight 1 + forum vocabulary": ("weight", 1.0, 1.0),
+            "weight 1 + importance": ("weight", 1.0, 1.0)}
+IMPORTANCE_CLIP = (0.2, 5.0)  # fixed before any run: no corpus post counts less than a fifth or more than five
 BIAS_L2 = 0.1  # fixed before any run: a squared offset of 1 costs as much as 0.1 nats of mean log loss
 SELF_TRAIN_CONFIDENCE = 0.8
 SELF_TRAIN_WEIGHT = 0.5
 
 
-def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None, unlabelled=None) -> RuptureModel:
+def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None, unlabelled=None,
+        corpus_weight=None) -> RuptureModel:
     cfg = load_config()
     kind, weight, scale = method or ("weight", 1.0, 1.0)
     cfg = cfg.with_overrides(adaptation={"method": kind, "target_scale": scale})
     data = pd.concat([train, extra], ignore_index=True)
-    w = np.r_[np.ones(len(train)), np.full(len(extra), weight) if extra_weight is None else extra_weight]
+    w = np.r_[np.ones(len(train)) if corpus_weight is None else corpus_weight,
+              np.full(len(extra), weight) if extra_weight is None else extra_weight]
     domain = np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
     return RuptureModel(cfg, cross_validate=False).fit(data["text"], data, groups=data["thread_id"],
                                                        sample_weight=w, domain=domain, unlabelled=unlabelled)
+
+
+def importance_weights(train: pd.DataFrame, unlabelled: pd.DataFrame, seed: int) -> np.ndarray:
+    """Covariate-shift weights of the corpus's posts (Shimodaira, 2000): the odds that a domain
+    classifier (the fingerprints of `rupture-nlp shift`) gives a post of being the forum's, scaled to
+    mean 1 over the corpus and clipped: corpus posts that read like the forum count more."""
+    from sklearn.preprocessing import StandardScaler
+
+    from rupture_nlp.ood import text_fingerprint
+
+    a, b = text_fingerprint(train["text"]), text_fingerprint(unlabelled["text"])
+    X = StandardScaler().fit_transform(np.vstack([a, b]).astype(float))
+    y = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    clf = LogisticRegression(C=0.5, class_weight="balanced", max_iter=2000, random_state=seed).fit(X, y)
+    odds = np.exp(clf.decision_function(X[: len(a)]))
+    w = np.clip(odds / odds.mean(), *IMPORTANCE_CLIP)
+    return w / w.mean()
 
 
 def self_train(train: pd.DataFrame, extra: pd.DataFrame, unlabelled: pd.DataFrame) -> RuptureModel:
@@ -144,6 +168,9 @@ def main() -> int:
                 model = self_train(train, extra, pool.drop(pool.index[chosen]))
             elif name == "bias":
                 model = with_offsets(base, fit_offsets(base, extra))
+            elif name == "weight 1 + importance":  # the pool's unlabelled posts, never the held-out ones
+                w = importance_weights(train, pool.drop(pool.index[chosen]), seed)
+                model = fit(train, extra, METHODS[name], extra_weight=None, corpus_weight=w)
             elif name == "weight 1 + forum vocabulary":  # the pool's other posts, never the held-out ones
                 model = fit(train, extra, METHODS[name], unlabelled=pool.drop(pool.index[chosen])["text"].tolist())
             elif name == "weight 1 + bias":

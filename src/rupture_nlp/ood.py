@@ -12,6 +12,8 @@ beta = exp(a + b_d (d - d0) + b_n (log n - n0)), with d the distance (b_d <= 0) 
 non-zero features of the post (how much text there is to go on), by log loss on out-of-fold logits
 of those held-out batches: the farther or the thinner a post, the flatter its probabilities, as far
 as the held-out data says so. With both weights 0 it is plain temperature scaling (Guo et al., 2017).
+With ``batch`` the log loss is that of the held-out writer batches the model does worst on
+(``[calibration] objective = "worst_batches"``): a new forum is not an average writer of the corpus.
 """
 
 from __future__ import annotations
