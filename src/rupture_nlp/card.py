@@ -38,6 +38,10 @@ INTENDED_USE = """## Intended use
 - Forums, languages or kinds of writing far from its training data without measuring it there first
   (see "Known gap on real posts")."""
 
+CALIBRATION_OBJECTIVE = {"mean": "the mean log loss of all held-out posts",
+                         "worst_batches": "the log loss of the worst held-out writer batches (a third of the posts; "
+                                          "risk: the mean)"}
+
 
 def evaluation_check(payload: dict[str, Any], data) -> dict[str, Any]:
     """What `evaluate --record` keeps in the manifest: per facet [macro-F1, [low, high]], and triage."""
@@ -139,7 +143,9 @@ def model_card(manifest: dict[str, Any]) -> str:
               f"- Crisis threshold on P(crisis): {float(manifest.get('crisis_threshold') or 0):.3f} (chosen for recall).",
               f"- Triage confidence threshold: {manifest.get('triage', {}).get('threshold')} "
               f"({manifest.get('triage', {}).get('chosen_by', 'n/a')}).",
-              f"- Calibration: {manifest.get('calibration', {}).get('method')}.", "",
+              f"- Calibration: {manifest.get('calibration', {}).get('method')}, fitted on held-out "
+              f"{manifest.get('calibration', {}).get('folds', 'thread')} folds to "
+              f"{CALIBRATION_OBJECTIVE.get(manifest.get('calibration', {}).get('objective', 'mean'), 'n/a')}.", "",
               "## Hashes", "",
               f"- artifact `{manifest.get('artifact')}`: sha256 `{manifest.get('artifact_sha256')}`",
               f"- training data: sha256 `{data.get('sha256')}`", "",
