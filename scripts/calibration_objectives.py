@@ -8,7 +8,7 @@ Objectives (per facet, the same three parameters a, b_distance, b_length of ood.
   batches): the temperature a new forum gets if it is as hard as our hardest writers. risk keeps the
   mean fit, as in `train` (its crisis threshold is chosen for recall on the same posts).
 
-    python scripts/calibration_objectives.py [--model models/default] [--out docs/calibration_objectives.json]
+    python scripts/calibration_objectives.py [--model models/default] [--shares 1/4,1/3,1/2] [--out FILE]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "models" / "default"))
     ap.add_argument("--out", default=None)
-    ap.add_argument("--shares", default="0.333", help="worst shares of the posts to try (comma-separated): the "
+    ap.add_argument("--shares", default="1/3", help="worst shares of the posts to try (comma-separated): the "
                     "default is the one fixed before the first run; others show how much the result moves")
     args = ap.parse_args()
     model = load_model(args.model)
@@ -54,7 +55,7 @@ def main() -> int:
     features = {name: model.transform(df["text"], columns=True) for name, df in sets.items()}
     stored = {f: np.asarray(model.calibration_params_[f], dtype=float).copy() for f in FACETS}
     result = {"folds": unit, "objectives": {}}
-    shares = [float(x) for x in args.shares.split(",")]
+    shares = [float(Fraction(x)) for x in args.shares.split(",")]
     for objective, share in [("mean", None)] + [(f"worst batches, {x:.3g} of the posts", x) for x in shares]:
         params = {}
         for f in FACETS:

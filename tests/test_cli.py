@@ -50,6 +50,9 @@ def test_train_writes_model_and_manifest(small_corpus, tmp_path):
         assert key in manifest
     assert manifest["training_data"]["posts"] == 24
     assert manifest["config"]["pipeline"]["tfidf__word__min_df"] == 1
+    # no provenance file: thread folds, whose "worst batches" would be a few posts: the mean fit instead
+    assert manifest["calibration"]["folds"] == "thread" and manifest["calibration"]["objective"] == "mean"
+    assert "worst" not in (out / "README.md").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.tmp")]
 
 

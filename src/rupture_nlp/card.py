@@ -43,6 +43,14 @@ CALIBRATION_OBJECTIVE = {"mean": "the mean log loss of all held-out posts",
                                           "risk: the mean)"}
 
 
+def calibration_line(calibration: dict) -> str:
+    method = calibration.get("method")
+    if method in (None, "none"):
+        return "none"
+    return (f"{method}, fitted on held-out {calibration.get('folds', 'thread').replace('_', ' ')} folds to "
+            f"{CALIBRATION_OBJECTIVE.get(calibration.get('objective', 'mean'), 'n/a')}")
+
+
 def evaluation_check(payload: dict[str, Any], data) -> dict[str, Any]:
     """What `evaluate --record` keeps in the manifest: per facet [macro-F1, [low, high]], and triage."""
     from rupture_nlp.data import sha256_file
@@ -143,9 +151,7 @@ def model_card(manifest: dict[str, Any]) -> str:
               f"- Crisis threshold on P(crisis): {float(manifest.get('crisis_threshold') or 0):.3f} (chosen for recall).",
               f"- Triage confidence threshold: {manifest.get('triage', {}).get('threshold')} "
               f"({manifest.get('triage', {}).get('chosen_by', 'n/a')}).",
-              f"- Calibration: {manifest.get('calibration', {}).get('method')}, fitted on held-out "
-              f"{manifest.get('calibration', {}).get('folds', 'thread')} folds to "
-              f"{CALIBRATION_OBJECTIVE.get(manifest.get('calibration', {}).get('objective', 'mean'), 'n/a')}.", "",
+              f"- Calibration: {calibration_line(manifest.get('calibration', {}))}.", "",
               "## Hashes", "",
               f"- artifact `{manifest.get('artifact')}`: sha256 `{manifest.get('artifact_sha256')}`",
               f"- training data: sha256 `{data.get('sha256')}`", "",

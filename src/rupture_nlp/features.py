@@ -162,7 +162,7 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
         width = len(self.vocabulary_)
         keys, n = np.unique(cols * n_docs + rows, return_counts=True)  # (column, document) order
         indptr = np.searchsorted(keys, np.arange(width + 1, dtype=np.int64) * n_docs)
-        counts = sp.csc_matrix((n.astype(np.float64), keys % n_docs, indptr), shape=(n_docs, width))
+        counts = sp.csc_matrix((n.astype(self.dtype), keys % n_docs, indptr), shape=(n_docs, width))
         return weight_columns(self, counts)
 
     def __getstate__(self):
@@ -318,7 +318,7 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
             return sp.csc_matrix(self.transform(raw_documents))
         words, indptr = self._document_words(raw_documents)
         n_docs = len(indptr) - 1
-        docs_t = sp.csc_matrix((np.ones(len(words)), words, indptr), shape=(len(self._word_rows), n_docs))
+        docs_t = sp.csc_matrix((np.ones(len(words), dtype=self.dtype), words, indptr), shape=(len(self._word_rows), n_docs))
         by_feature = self._grown_transposed() @ docs_t.tocsr()  # features x documents, CSR
         counts = sp.csc_matrix((by_feature.data, by_feature.indices, by_feature.indptr), shape=(n_docs, by_feature.shape[0]))
         return weight_columns(self, counts)

@@ -139,16 +139,20 @@ def fit_covariate_temperature(logits: np.ndarray, y_index: np.ndarray, z: np.nda
             return nll.mean()
         per_batch = np.bincount(which, weights=nll) / sizes
         order = np.argsort(-per_batch, kind="stable")
-        k = int(np.searchsorted(np.cumsum(sizes[order]), worst_share * len(nll))) + 1
-        worst = order[:k]
-        return (per_batch[worst] * sizes[worst]).sum() / sizes[worst].sum()
+        # each batch weighs its posts, the one that crosses the share only in part (so the loss does
+        # not jump when two batches change places)
+        budget = worst_share * len(nll)
+        before = np.cumsum(sizes[order]) - sizes[order]
+        taken = np.clip(budget - before, 0.0, sizes[order])
+        return float((per_batch[order] * taken).sum() / taken.sum())
 
     bounds = [(-5.0, 5.0), (-50.0, 0.0) if use[0] else (0.0, 0.0), (-5.0, 5.0) if use[1] else (0.0, 0.0)]
     x0 = np.zeros(3)
-    if batch is not None:  # start from the mean fit: the worst batches' loss is only piecewise smooth
+    if batch is not None:  # start from the mean fit: the worst batches' loss is not smooth
         x0 = fit_covariate_temperature(logits, y_index, z, use)
     result = minimize(loss, x0=x0, bounds=bounds, method="L-BFGS-B")
-    return result.x.astype(float)
+    best = result.x if loss(result.x) <= loss(x0) else x0  # a line search that gave up keeps the start
+    return np.asarray(best, dtype=float)
 
 
 def inverse_temperature(params: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -69,6 +69,9 @@ def train_model(req: TrainRequest) -> dict:
     texts = pd.concat([train["text"], extra["text"]], ignore_index=True)
     labels = pd.concat([train[list(FACETS)], extra[list(FACETS)]], ignore_index=True)
     groups, fold_unit = cv_groups(req.data, train, extra, cfg.calibration.get("folds", "writer_batch"))
+    if fold_unit != "writer_batch" and cfg.calibration.get("objective") == "worst_batches":
+        # the worst "batches" of thread folds would be the worst few posts: calibrate to the mean instead
+        cfg = cfg.with_overrides(calibration={**cfg.calibration, "objective": "mean"})
     weight = np.concatenate([np.ones(len(train)), np.full(len(extra), float(req.extra_weight))])
     domain = np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
     model = RuptureModel(cfg, n_jobs=req.n_jobs).fit(texts, labels, groups=groups, sample_weight=weight,
