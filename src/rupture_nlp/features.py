@@ -154,7 +154,7 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
         return self._tfidf.transform(counts, copy=False)
 
     def transform_columns(self, raw_documents) -> sp.csc_matrix:
-        """``transform`` as a CSC matrix, built column by column (see :func:`weight_columns`)."""
+        """``transform`` as a CSC matrix, built column by column (see :func:`weight_counts`)."""
         if isinstance(raw_documents, str) or not self._fast_words():
             return sp.csc_matrix(self.transform(raw_documents))
         check_is_fitted(self, "vocabulary_")
@@ -163,7 +163,7 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
         keys, n = np.unique(cols * n_docs + rows, return_counts=True)  # (column, document) order
         indptr = np.searchsorted(keys, np.arange(width + 1, dtype=np.int64) * n_docs)
         counts = sp.csc_matrix((n.astype(self.dtype), keys % n_docs, indptr), shape=(n_docs, width))
-        return weight_columns(self, counts)
+        return weight_counts(self, counts)
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -172,28 +172,30 @@ class CompactTfidfVectorizer(CompactVocabulary, TfidfVectorizer):
         return state
 
 
-def weight_columns(vectorizer: TfidfVectorizer, counts: sp.csc_matrix) -> sp.csc_matrix:
-    """What the fitted ``vectorizer`` does to raw counts (sublinear tf, idf, row norm), on a CSC matrix.
+def weight_counts(vectorizer: TfidfVectorizer, counts: sp.csr_matrix | sp.csc_matrix):
+    """What the fitted ``vectorizer`` does to raw counts (sublinear tf, idf, row norm), in place, on a
+    CSR or a CSC matrix.
 
-    Labelling multiplies the features by dense weights (every facet's coefficients, the OOD
-    projection). CSC order reads each weight row once per batch, where CSR rows reach all over a
-    weight matrix too big for the cache: three times faster, and cheaper than converting. A
-    document's values equal ``transform``'s to rounding (its norm sums the same squares in column
-    order) and depend on nothing but the document."""
-    data = counts.data
+    CSC is the scoring layout: labelling multiplies the features by dense weights (every facet's
+    coefficients, the OOD projection), and CSC order reads each weight row once per batch, where CSR
+    rows reach all over a weight matrix too big for the cache: three times faster, and cheaper than
+    converting. A document's values there equal the CSR ones to rounding (its norm sums the same
+    squares in column order) and depend on nothing but the document."""
+    data, by_column = counts.data, counts.format == "csc"
     if vectorizer.sublinear_tf:
         np.log(data, out=data)
         data += 1.0
     if vectorizer.use_idf:
-        data *= np.repeat(vectorizer.idf_, np.diff(counts.indptr))
-    if vectorizer.norm in ("l1", "l2"):
-        size = np.abs(data) if vectorizer.norm == "l1" else data * data
-        norms = np.bincount(counts.indices, weights=size, minlength=counts.shape[0])
-        norms = np.sqrt(norms) if vectorizer.norm == "l2" else norms
-        norms[norms == 0] = 1.0
-        data /= norms[counts.indices]
-    elif vectorizer.norm is not None:
-        return sp.csc_matrix(normalize(counts.tocsr(), norm=vectorizer.norm))
+        data *= np.repeat(vectorizer.idf_, np.diff(counts.indptr)) if by_column else vectorizer.idf_[counts.indices]
+    if not vectorizer.norm:
+        return counts
+    if not by_column or vectorizer.norm not in ("l1", "l2"):
+        return type(counts)(normalize(counts.tocsr(), norm=vectorizer.norm, copy=False))
+    size = np.abs(data) if vectorizer.norm == "l1" else data * data
+    norms = np.bincount(counts.indices, weights=size, minlength=counts.shape[0])
+    norms = np.sqrt(norms) if vectorizer.norm == "l2" else norms
+    norms[norms == 0] = 1.0
+    data /= norms[counts.indices]
     return counts
 
 
@@ -292,14 +294,13 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
 
     def transform(self, raw_documents):
         check_is_fitted(self, "vocabulary_")
-        if self.analyzer != "char_wb" or self.binary or not self.use_idf:
+        if not self._word_route():
             return super().transform(raw_documents)
-        counts = self.word_counts(*self._document_words(raw_documents))
-        if self.sublinear_tf:
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-        counts.data *= self.idf_[counts.indices]
-        return normalize(counts, norm=self.norm, copy=False) if self.norm else counts
+        return weight_counts(self, self.word_counts(*self._document_words(raw_documents)))
+
+    def _word_route(self) -> bool:
+        """Whether a document's n-grams are its words' (char_wb), so the word cache applies."""
+        return self.analyzer == "char_wb" and not self.binary and self.use_idf
 
     def _document_words(self, raw_documents) -> tuple[np.ndarray, np.ndarray]:
         """The cache rows of the documents' words, in order, and where each document starts."""
@@ -314,14 +315,14 @@ class WordCachedCharVectorizer(CompactVocabulary, TfidfVectorizer):
         """``transform`` as a CSC matrix: the counts come out column-major as (features x words) @
         (words x documents), so neither they nor the weighted matrix are ever converted."""
         check_is_fitted(self, "vocabulary_")
-        if self.analyzer != "char_wb" or self.binary or not self.use_idf:
+        if not self._word_route():
             return sp.csc_matrix(self.transform(raw_documents))
         words, indptr = self._document_words(raw_documents)
         n_docs = len(indptr) - 1
         docs_t = sp.csc_matrix((np.ones(len(words), dtype=self.dtype), words, indptr), shape=(len(self._word_rows), n_docs))
         by_feature = self._grown_transposed() @ docs_t.tocsr()  # features x documents, CSR
         counts = sp.csc_matrix((by_feature.data, by_feature.indices, by_feature.indptr), shape=(n_docs, by_feature.shape[0]))
-        return weight_columns(self, counts)
+        return weight_counts(self, counts)
 
     def _grown_transposed(self) -> sp.csr_matrix:
         """The (features x words) transpose of :meth:`_grow`, rebuilt only when words were added."""

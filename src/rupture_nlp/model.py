@@ -260,7 +260,7 @@ class RuptureModel(BaseEstimator):
     def transform(self, texts, columns: bool = False) -> sp.spmatrix:
         """The features of ``texts`` (CSR). ``columns=True``: the same matrix as CSC, built column-major,
         for scoring only (products with the dense weights are three times faster; see
-        :func:`rupture_nlp.features.weight_columns`); rows of a CSC matrix are slow to take."""
+        :func:`rupture_nlp.features.weight_counts`); rows of a CSC matrix are slow to take."""
         check_is_fitted(self, "classifiers_")
         texts = [str(t) for t in texts]
         return transform_columns(self.features_, texts) if columns else self.features_.transform(texts)
