@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from rupture_nlp.data import read_corpus  # noqa: E402
 from rupture_nlp.evaluate import calibration_scores  # noqa: E402
 from rupture_nlp.labels import DEPENDENT, FACETS  # noqa: E402
-from rupture_nlp.ood import covariates, fit_covariate_temperature  # noqa: E402
+from rupture_nlp.model import fit_calibration  # noqa: E402
+from rupture_nlp.ood import covariates  # noqa: E402
 from rupture_nlp.persist import load_model  # noqa: E402
 from rupture_nlp.train import cv_groups  # noqa: E402
 
@@ -49,6 +50,8 @@ def main() -> int:
     nnz = model.transform(train["text"], columns=True).getnnz(axis=1)
     z = covariates(model.oof_distance_, nnz, model.covariate_center_)
     rupture = train["rupture_type"].ne("none").to_numpy()
+    rows = {f: rupture if f in DEPENDENT else np.ones(len(train), bool) for f in FACETS}
+    labels = {f: train[f].to_numpy() for f in FACETS}
     sets = {"test": corpus[corpus["split"] == "test"].reset_index(drop=True)}
     for forum in ("c", "d"):
         sets[f"forum {forum.upper()}"] = read_corpus(ROOT / "data" / "adaptation" / f"forum_{forum}.csv")
@@ -57,14 +60,9 @@ def main() -> int:
     result = {"folds": unit, "objectives": {}}
     shares = [float(Fraction(x)) for x in args.shares.split(",")]
     for objective, share in [("mean", None)] + [(f"worst batches, {x:.3g} of the posts", x) for x in shares]:
-        params = {}
-        for f in FACETS:
-            rows = rupture if f in DEPENDENT else np.ones(len(train), bool)
-            y_index = np.array([model.classes_[f].index(v) for v in train[f].to_numpy()[rows]])
-            batch = groups[rows] if share is not None and f != "risk" else None  # as RuptureModel.fit
-            params[f] = fit_covariate_temperature(model.oof_logits_[f][rows], y_index, z[rows], batch=batch,
-                                                  worst_share=share or 1.0)
-            model.calibration_params_[f] = params[f]
+        params = fit_calibration(model.oof_logits_, labels, rows, model.classes_, z,
+                                 groups=None if share is None else groups, worst_share=share or 1.0)
+        model.calibration_params_ = dict(params)
         scores = {name: {f: round(v["ece_after"], 3) for f, v in calibration_scores(model, features[name], df).items()}
                   for name, df in sets.items()}
         result["objectives"][objective] = {"params": {f: [round(float(x), 3) for x in p] for f, p in params.items()},

@@ -31,8 +31,8 @@ from rupture_nlp.config import Config, load_config
 from rupture_nlp.features import (CompactTfidfVectorizer, SentenceFocus, WordCachedCharVectorizer,
                                   transform_columns)
 from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
-from rupture_nlp.ood import (DomainReference, covariates, fit_covariate_temperature, inverse_temperature,
-                             text_fingerprint)
+from rupture_nlp.ood import (WORST_SHARE, DomainReference, covariates, fit_covariate_temperature,
+                             inverse_temperature, text_fingerprint)
 from rupture_nlp.text import ForumNormaliser
 
 MISSING_CLASS_LOGIT = -30.0
@@ -208,17 +208,12 @@ class RuptureModel(BaseEstimator):
             z = covariates(oof_distance, nnz, self.covariate_center_)
             method = cfg.calibration.get("method", "temperature")
             use = {"covariate_temperature": (True, True), "temperature": (False, False)}.get(method)
-            # the worst groups of the folds (writer batches, or threads); without groups, the mean.
-            # risk keeps the mean fit: its crisis threshold is set for recall on these same posts
+            # the worst groups of the folds (writer batches, or threads); without groups, the mean
             worst = grouped and cfg.calibration.get("objective", "mean") == "worst_batches"
-            for f in FACETS:
-                rows = fit_rows[f]
-                y_index = np.array([self.classes_[f].index(v) for v in y[f][rows]])
-                if use is not None:
-                    self.calibration_params_[f] = fit_covariate_temperature(
-                        oof_logits[f][rows], y_index, z[rows], use,
-                        batch=groups[rows] if worst and f != "risk" else None)
-                    self.temperature_[f] = float(np.exp(self.calibration_params_[f][0]))
+            if use is not None:
+                self.calibration_params_ = fit_calibration(oof_logits, y, fit_rows, self.classes_, z, use,
+                                                           groups if worst else None)
+                self.temperature_ = {f: float(np.exp(p[0])) for f, p in self.calibration_params_.items()}
             self.oof_distance_ = oof_distance
             self.oof_logits_ = oof_logits
             self.oof_proba_ = self._joint({f: self._conditional(f, oof_logits[f], z=z) for f in FACETS})
@@ -335,6 +330,23 @@ class RuptureModel(BaseEstimator):
     def feature_names(self) -> np.ndarray:
         check_is_fitted(self, "classifiers_")
         return self.features_.named_steps["tfidf"].get_feature_names_out()
+
+
+def fit_calibration(logits: dict[str, np.ndarray], y: dict[str, np.ndarray], rows: dict[str, np.ndarray],
+                    classes: dict[str, tuple[str, ...]], z: np.ndarray, use: tuple[bool, bool] = (True, True),
+                    groups: np.ndarray | None = None, worst_share: float = WORST_SHARE) -> dict[str, np.ndarray]:
+    """Per facet, the covariate temperature's (a, b_distance, b_length), fit on the out-of-fold
+    ``logits`` of the posts in ``rows``. With ``groups`` (writer batches), to the worst batches (see
+    :func:`rupture_nlp.ood.fit_covariate_temperature`), except risk, which keeps the mean fit: its
+    crisis threshold is chosen for recall on these same posts."""
+    out = {}
+    for f in FACETS:
+        r = rows[f]
+        y_index = np.array([classes[f].index(v) for v in y[f][r]])
+        out[f] = fit_covariate_temperature(logits[f][r], y_index, z[r], use,
+                                           batch=None if groups is None or f == "risk" else groups[r],
+                                           worst_share=worst_share)
+    return out
 
 
 def choose_crisis_threshold(p_crisis: np.ndarray, is_crisis: np.ndarray, target: float) -> float:
