@@ -126,6 +126,30 @@ def test_a_foreign_type_is_refused_and_nothing_runs(small_model_dir, tmp_path):
     assert marker.exists()
 
 
+def test_a_model_too_big_for_the_memory_here_gets_one_line_and_is_still_hash_checked(small_model_dir, tmp_path,
+                                                                                      monkeypatch):
+    import rupture_nlp.persist as persist
+
+    folder = tmp_path / "m"
+    shutil.copytree(small_model_dir, folder)
+    size = (folder / "model.skops").stat().st_size
+    monkeypatch.setattr(persist, "available_memory", lambda: size - 1)  # as if 1 byte short
+    with pytest.raises(ModelError, match="GiB of memory free: it cannot be loaded here"):
+        load_model(folder)
+    result = run("predict", "-m", folder, "-", input="I skipped my session\n")
+    assert result.exit_code == 1 and "cannot be loaded here" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with open(folder / "model.skops", "ab") as fh:  # a damaged file still gets the hash's answer
+        fh.write(b"x")
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        load_model(folder)
+    monkeypatch.setattr(persist, "available_memory", lambda: size + 10)
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        load_model(folder)
+    (folder / "model.skops").write_bytes((small_model_dir / "model.skops").read_bytes())
+    assert load_model(folder) is not None  # enough memory: loads as before
+
+
 def _crafted_call(path, module, name, argument):
     """A skops file whose schema calls ``module.name(argument)`` when built (as an attacker would write it)."""
     sio.dump({"a": datetime.timedelta(0)}, path)

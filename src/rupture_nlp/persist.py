@@ -107,6 +107,21 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path} is damaged (not valid JSON); train the model again") from None
 
 
+def available_memory() -> int:
+    """Bytes of memory free for a new allocation (MemAvailable on Linux; elsewhere all physical memory)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: let the read itself say
+
+
 def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """Every check made before a model is loaded, loading nothing: the manifest, the artifact's sha256,
     the library versions and (skops) the types the file names. Raises ModelError on the first failure;
@@ -125,11 +140,22 @@ def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any
         raise ModelError(f"{folder} lacks its artifact {artifact.name}; train the model again")
     # a skops file is read once: its bytes are hashed, vetted and (by load_model) loaded, so the file
     # checked is the file loaded, and it is not read three times
-    data = artifact.read_bytes() if artifact.suffix == ".skops" else None
+    # (one that would not fit in the memory free here is hashed from disk instead, so a damaged or
+    # swapped file still gets the hash's answer, and a real one too big for this machine gets a clear line)
+    size, free = artifact.stat().st_size, available_memory()
+    data = None
+    if artifact.suffix == ".skops" and size <= free:
+        try:
+            data = artifact.read_bytes()
+        except MemoryError:
+            data = None
     digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(artifact)
     if digest != manifest.get("artifact_sha256"):
         raise ModelError(f"{artifact} does not match the sha256 in its manifest: the file was changed or "
                          f"damaged; do not load it, train the model again")
+    if artifact.suffix == ".skops" and data is None:
+        raise ModelError(f"{artifact} is {size / 2**30:.1f} GiB and this machine has {free / 2**30:.1f} GiB of memory "
+                         f"free: it cannot be loaded here; load it on a machine with more memory")
     made = manifest.get("versions", {}).get("scikit-learn")
     here = library_versions()["scikit-learn"]
     if made != here:
