@@ -31,6 +31,9 @@ from rupture_nlp.data import read_corpus
 from rupture_nlp.labels import FACETS
 from rupture_nlp.model import RuptureModel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from adaptation_methods import split_forum  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FORUM_BATCHES = {"batch_5", "batch_8"}
 STEP = 25
@@ -69,10 +72,7 @@ def run(seeds: int, budgets: list[int], which: str = "blog") -> dict:
     rows = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
-        threads = forum["thread_id"].unique()
-        held_threads = set(rng.permutation(threads)[: int(round(0.3 * len(threads)))])
-        held = forum[forum["thread_id"].isin(held_threads)].reset_index(drop=True)
-        pool = forum[~forum["thread_id"].isin(held_threads)].reset_index(drop=True)
+        pool, held = split_forum(forum, rng)
         for strategy in ("uncertainty", "random"):
             chosen: list[int] = []
             model = base_model

@@ -17,6 +17,8 @@ posts, against the model with no forum labels, same seed, same split:
   unlabelled pool posts too, so the forum's own words are features the sheet can weight;
 - weight 1 + importance: weight 1, and the corpus's posts weighted by how much they read like the
   forum's unlabelled pool (covariate-shift importance weights from a domain classifier);
+- weight 1 + length bins: weight 1, with one-hot bins of the posts' lengths fit beside the features (rupture_type only) and
+  folded into the intercept at their mean (`[adaptation] length_bins`): length is explained away, not learnt;
 - self-train: weight 1, then the forum's unlabelled pool posts that this model labels with calibrated
   confidence >= 0.8 on every facet are added with their predicted labels at weight 0.5 and the model
   is fit again (pseudo-labelling; the held-out posts are never used).
@@ -47,7 +49,8 @@ METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight"
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
            "augment 2 weight 3": ("augment", 3.0, 2.0), "self-train": ("weight", 1.0, 1.0)}
 METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0), "weight 1 + forum vocabulary": ("weight", 1.0, 1.0),
-            "weight 1 + importance": ("weight", 1.0, 1.0)}
+            "weight 1 + importance": ("weight", 1.0, 1.0), "weight 1 + length bins": ("weight", 1.0, 1.0)}
+LENGTH_BINS = [30, 60, 120, 250]  # fixed before any run (scripts/representation_checks.py)
 IMPORTANCE_CLIP = (0.2, 5.0)  # fixed before any run: no corpus post counts less than a fifth or more than five
 BIAS_L2 = 0.1  # fixed before any run: a squared offset of 1 costs as much as 0.1 nats of mean log loss
 SELF_TRAIN_CONFIDENCE = 0.8
@@ -55,10 +58,10 @@ SELF_TRAIN_WEIGHT = 0.5
 
 
 def fit(train: pd.DataFrame, extra: pd.DataFrame, method, extra_weight=None, unlabelled=None,
-        corpus_weight=None) -> RuptureModel:
+        corpus_weight=None, length_bins=()) -> RuptureModel:
     cfg = load_config()
     kind, weight, scale = method or ("weight", 1.0, 1.0)
-    cfg = cfg.with_overrides(adaptation={"method": kind, "target_scale": scale})
+    cfg = cfg.with_overrides(adaptation={"method": kind, "target_scale": scale, "length_bins": list(length_bins)})
     data = pd.concat([train, extra], ignore_index=True)
     w = np.r_[np.ones(len(train)) if corpus_weight is None else corpus_weight,
               np.full(len(extra), weight) if extra_weight is None else extra_weight]
@@ -133,6 +136,15 @@ def with_offsets(model: RuptureModel, offsets: dict[str, np.ndarray]) -> Rupture
     return shifted
 
 
+def split_forum(forum: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pool, held-out): 30% of the forum's threads, drawn with ``rng``, are held out; the rest is the
+    pool a team labels from. Whole threads, so no held-out post has a labelled post of its thread."""
+    threads = forum["thread_id"].unique()
+    held_threads = set(rng.permutation(threads)[: int(round(0.3 * len(threads)))])
+    held = forum["thread_id"].isin(held_threads)
+    return forum[~held].reset_index(drop=True), forum[held].reset_index(drop=True)
+
+
 def scores(model, held: pd.DataFrame) -> dict[str, float]:
     pred = model.predict(held["text"])
     return {f: float(f1_score(held[f], pred[f], average="macro", zero_division=0)) for f in FACETS}
@@ -153,10 +165,7 @@ def main() -> int:
     rows = []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
-        threads = forum["thread_id"].unique()
-        held_threads = set(rng.permutation(threads)[: int(round(0.3 * len(threads)))])
-        held = forum[forum["thread_id"].isin(held_threads)].reset_index(drop=True)
-        pool = forum[~forum["thread_id"].isin(held_threads)].reset_index(drop=True)
+        pool, held = split_forum(forum, rng)
         if args.strategy == "random":
             chosen = list(rng.permutation(len(pool))[: args.n])
         else:
@@ -173,6 +182,8 @@ def main() -> int:
                 model = fit(train, extra, METHODS[name], extra_weight=None, corpus_weight=w)
             elif name == "weight 1 + forum vocabulary":  # the pool's other posts, never the held-out ones
                 model = fit(train, extra, METHODS[name], unlabelled=pool.drop(pool.index[chosen])["text"].tolist())
+            elif name == "weight 1 + length bins":
+                model = fit(train, extra, METHODS[name], length_bins=LENGTH_BINS)
             elif name == "weight 1 + bias":
                 model = with_offsets(fit(train, extra, METHODS[name]), fit_offsets(base, extra))
             else:

@@ -100,6 +100,7 @@ def test_extra_sheets_are_merged_and_recorded(small_corpus, tmp_path):
     adaptation = manifest["adaptation"]
     assert adaptation["post_ids"] == ["f1", "f2"] and adaptation["method"] == "weight" and adaptation["weight"] == 2.0
     assert adaptation["expected_gain"]["rupture_type"] > 0 and "evaluate --baseline-data" in adaptation["check"]
+    assert adaptation["length_bins"] == [30, 60, 120, 250]  # rupture_type fit with length explained away
 
 
 @pytest.mark.code
@@ -123,6 +124,51 @@ def test_feature_augmentation_adapts_the_forum_classifier_and_keeps_the_corpus_o
     assert np.allclose(corpus.decision_function(X[~target]), clf.decision_function(Xa[~target]))
     assert forum.coef_[0, 0] > corpus.coef_[0, 0] and corpus.coef_[0, 1] > forum.coef_[0, 1]
     assert 0 < SOURCE_SCALE < 1
+
+
+def test_length_is_explained_away_into_the_intercept():
+    """A classifier fit beside length bins scores a post as the full one would with the bins at their
+    training mean, and the length it learnt is not left in the words."""
+    from sklearn.linear_model import LogisticRegression
+
+    from rupture_nlp.model import explain_away, length_bins
+
+    bins = length_bins(["a b", "a b c d e", "x " * 40, ""], [3, 30])
+    assert bins.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]]
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((90, 4)))
+    N = np.eye(3)[rng.integers(0, 3, 90)]
+    y = np.where(N[:, 0] == 1, 0, (X[:, 2].toarray().ravel() > 0.5).astype(int) + 1)  # short: class 0
+    full = LogisticRegression(C=10, max_iter=1000).fit(sp.hstack([X, sp.csr_matrix(N)]).tocsr(), y)
+    at_mean = full.decision_function(sp.hstack([X, sp.csr_matrix(np.tile(N.mean(axis=0), (90, 1)))]).tocsr())
+    plain = explain_away(full, 4, N.mean(axis=0))
+    assert plain.coef_.shape == (3, 4) and plain.n_features_in_ == 4
+    assert np.allclose(plain.decision_function(X), at_mean)
+
+
+@pytest.mark.model
+def test_a_sheet_with_length_bins_changes_only_rupture_type_and_only_with_a_sheet(corpus):
+    from rupture_nlp.config import load_config
+    from rupture_nlp.model import RuptureModel
+
+    train = corpus[corpus["split"] == "train"].reset_index(drop=True)
+    sheet = corpus[corpus["split"] == "test"].head(30).reset_index(drop=True)
+    both = pd.concat([train, sheet], ignore_index=True)
+    domain = np.r_[np.zeros(len(train), bool), np.ones(len(sheet), bool)]
+    binned_cfg = load_config()  # the default explains length away
+    assert binned_cfg.adaptation["length_bins"] == [30, 60, 120, 250]
+    plain_cfg = binned_cfg.with_overrides(adaptation={**binned_cfg.adaptation, "length_bins": []})
+    fit = lambda cfg, d: RuptureModel(cfg, cross_validate=False).fit(both["text"], both, domain=d)  # noqa: E731
+    plain, binned = fit(plain_cfg, domain), fit(binned_cfg, domain)
+    assert binned.length_bins_ == [30, 60, 120, 250] and plain.length_bins_ == []
+    assert binned.classifiers_["rupture_type"].coef_.shape == plain.classifiers_["rupture_type"].coef_.shape
+    assert not np.allclose(binned.classifiers_["rupture_type"].coef_, plain.classifiers_["rupture_type"].coef_)
+    for f in ("repair_outcome", "therapist_response", "risk"):
+        assert np.allclose(binned.classifiers_[f].coef_, plain.classifiers_[f].coef_)
+    no_sheet = fit(binned_cfg, None)  # no forum posts: nothing to explain length away for
+    assert no_sheet.length_bins_ == []
+    assert np.allclose(no_sheet.classifiers_["rupture_type"].coef_,
+                       fit(plain_cfg, None).classifiers_["rupture_type"].coef_)
 
 
 @pytest.mark.parametrize("rows, message", [

@@ -97,6 +97,8 @@ def test_user_config_is_laid_over_the_default(tmp_path):
     ("colour = 'red'\n", "unknown config key"),
     ("[pipeline\n", "not valid TOML"),
     ("[calibration]\nobjective = 'max'\n", "objective must be one of"),
+    ("[adaptation]\nlength_bins = [60, 30]\n", "length_bins, increasing whole numbers"),
+    ("[adaptation]\nlength_bins = 30\n", "length_bins, increasing whole numbers"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     p = tmp_path / "bad.toml"

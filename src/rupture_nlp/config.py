@@ -142,11 +142,14 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"[calibration] folds must be one of {sorted(FOLD_UNITS)}")
     if cfg.calibration.get("objective", "mean") not in CALIBRATION_OBJECTIVES:
         raise ConfigError(f"[calibration] objective must be one of {sorted(CALIBRATION_OBJECTIVES)}")
-    if (set(cfg.adaptation) - {"method", "target_scale"}
+    bins = cfg.adaptation.get("length_bins", [])
+    if (set(cfg.adaptation) - {"method", "target_scale", "length_bins"}
             or cfg.adaptation.get("method", "weight") not in ADAPTATION_METHODS
-            or not float(cfg.adaptation.get("target_scale", 1.0)) > 0):
-        raise ConfigError(f"[adaptation] takes method = one of {sorted(ADAPTATION_METHODS)} and "
-                          f"target_scale, a positive number")
+            or not float(cfg.adaptation.get("target_scale", 1.0)) > 0
+            or not isinstance(bins, list) or not all(isinstance(b, int) and b > 0 for b in bins)
+            or bins != sorted(set(bins))):
+        raise ConfigError(f"[adaptation] takes method = one of {sorted(ADAPTATION_METHODS)}, "
+                          f"target_scale, a positive number, and length_bins, increasing whole numbers of words")
     if set(cfg.ood) - OOD_KEYS or not all(isinstance(v, int) and v >= 2 for v in cfg.ood.values()):
         raise ConfigError(f"[ood] takes {sorted(OOD_KEYS)}, whole numbers of at least 2")
     target = cfg.risk.get("crisis_recall_target", 0.95)
