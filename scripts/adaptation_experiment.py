@@ -44,7 +44,8 @@ CONFIG = load_config()
 
 def fit(base: pd.DataFrame, extra: pd.DataFrame) -> RuptureModel:
     data = pd.concat([base, extra], ignore_index=True)
-    return RuptureModel(CONFIG, cross_validate=False).fit(data["text"], data, groups=data["thread_id"])
+    domain = np.r_[np.zeros(len(base), bool), np.ones(len(extra), bool)]  # the sheet, as `train --extra` marks it
+    return RuptureModel(CONFIG, cross_validate=False).fit(data["text"], data, groups=data["thread_id"], domain=domain)
 
 
 def scores(model, held: pd.DataFrame) -> dict[str, float]:

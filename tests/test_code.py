@@ -99,6 +99,9 @@ def test_user_config_is_laid_over_the_default(tmp_path):
     ("[calibration]\nobjective = 'max'\n", "objective must be one of"),
     ("[adaptation]\nlength_bins = [60, 30]\n", "length_bins, increasing whole numbers"),
     ("[adaptation]\nlength_bins = 30\n", "length_bins, increasing whole numbers"),
+    ("[adaptation]\nlength_bins = [true, 2]\n", "length_bins, increasing whole numbers"),
+    ("[adaptation]\nlength_bins = [30, 30]\n", "length_bins, increasing whole numbers"),
+    ("[adaptation]\nlength_bins = [0, 30]\n", "length_bins, increasing whole numbers"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     p = tmp_path / "bad.toml"

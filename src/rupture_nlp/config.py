@@ -146,7 +146,7 @@ def validate(cfg: Config) -> None:
     if (set(cfg.adaptation) - {"method", "target_scale", "length_bins"}
             or cfg.adaptation.get("method", "weight") not in ADAPTATION_METHODS
             or not float(cfg.adaptation.get("target_scale", 1.0)) > 0
-            or not isinstance(bins, list) or not all(isinstance(b, int) and b > 0 for b in bins)
+            or not isinstance(bins, list) or not all(type(b) is int and b > 0 for b in bins)
             or bins != sorted(set(bins))):
         raise ConfigError(f"[adaptation] takes method = one of {sorted(ADAPTATION_METHODS)}, "
                           f"target_scale, a positive number, and length_bins, increasing whole numbers of words")

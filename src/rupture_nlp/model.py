@@ -39,7 +39,9 @@ MISSING_CLASS_LOGIT = -30.0
 SOURCE_SCALE = 0.3  # the corpus-only copy of feature augmentation (see augment)
 # Length is explained away for rupture_type alone: that a post is short says nothing of whether its
 # author moved away from or against the therapist, but a short post does tell the therapist's
-# response less often (``unknown``: no response told), so there length is signal, not shortcut.
+# response and the outcome less often (``unknown``, ``in_progress``), so there length is signal, and
+# risk's crisis threshold is chosen for recall on the corpus's own posts. Binning every facet cost
+# therapist_response on forum D on all three seeds (docs/shift.md, section 3).
 LENGTH_FACETS = ("rupture_type",)
 
 
@@ -58,14 +60,14 @@ def _fit_lr(base: LogisticRegression, X, y, weight, target=None, scale: float = 
     """A fitted copy of ``base``; with ``target`` (a mask of the forum's own posts) the fit uses
     feature augmentation and returns (forum classifier, corpus classifier), see :func:`augment`.
     ``nuisance``: dense columns (length bins) fit beside the features and then folded into the
-    intercept at their mean, see :func:`explain_away`."""
+    intercept at their mean under the fit's sample weights, see :func:`explain_away`."""
     augmented = target is not None and target.any()
     Xa = augment(X, target, scale) if augmented else X
     if nuisance is None:
         clf = clone(base).fit(Xa, y, sample_weight=weight)
     else:
         clf = explain_away(clone(base).fit(sp.hstack([Xa, sp.csr_matrix(nuisance)]).tocsr(), y, sample_weight=weight),
-                           Xa.shape[1], nuisance.mean(axis=0))
+                           Xa.shape[1], np.average(nuisance, axis=0, weights=weight))
     return collapse(clf, X.shape[1], scale) if augmented else clf
 
 
@@ -77,9 +79,9 @@ def length_bins(texts, edges) -> np.ndarray:
 
 def explain_away(clf: LogisticRegression, d: int, mean: np.ndarray) -> LogisticRegression:
     """A classifier fit with nuisance columns after the first ``d`` as one on the first ``d`` alone: the
-    nuisance columns' weights at their training mean go into the intercept. Fit with the length bins,
+    nuisance columns' weights at their (weighted) training mean go into the intercept. Fit with the length bins,
     the words carry what the post says whatever its length, and the labels do not follow the corpus's
-    lengths (in the corpus 96% of posts under 30 words are ``none``; on a chat forum 73%)."""
+    lengths (in the corpus 96% of posts of 30 words or fewer are ``none``; on forum C, a chat forum, 73%)."""
     clf.intercept_ = clf.intercept_ + clf.coef_[:, d:] @ mean
     clf.coef_ = np.ascontiguousarray(clf.coef_[:, :d])
     clf.n_features_in_ = d

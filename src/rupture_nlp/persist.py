@@ -122,6 +122,11 @@ def available_memory() -> int:
         return 1 << 62  # unknown: let the read itself say
 
 
+def too_big(artifact: Path, size: int, free: int) -> ModelError:
+    return ModelError(f"{artifact} ({size / 2**20:,.0f} MiB) does not fit in the memory free here "
+                      f"({free / 2**20:,.0f} MiB): it cannot be loaded here; free memory or use a larger machine")
+
+
 def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """Every check made before a model is loaded, loading nothing: the manifest, the artifact's sha256,
     the library versions and (skops) the types the file names. Raises ModelError on the first failure;
@@ -154,8 +159,7 @@ def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any
         raise ModelError(f"{artifact} does not match the sha256 in its manifest: the file was changed or "
                          f"damaged; do not load it, train the model again")
     if artifact.suffix == ".skops" and data is None:
-        raise ModelError(f"{artifact} is {size / 2**30:.1f} GiB and this machine has {free / 2**30:.1f} GiB of memory "
-                         f"free: it cannot be loaded here; load it on a machine with more memory")
+        raise too_big(artifact, size, free)
     made = manifest.get("versions", {}).get("scikit-learn")
     here = library_versions()["scikit-learn"]
     if made != here:
@@ -169,6 +173,8 @@ def check_model(folder: str | Path, trust_pickle: bool = False) -> dict[str, Any
         types = vet(artifact, data)
     except UntrustedTypesError as exc:
         raise ModelError(str(exc)) from None
+    except MemoryError:
+        raise too_big(artifact, size, available_memory()) from None
     declared = set(manifest.get("trusted_types", []))
     if set(types) - declared:
         raise ModelError(f"{artifact} holds types its manifest does not list: {', '.join(sorted(set(types) - declared))}; "
@@ -188,7 +194,10 @@ def load_model(folder: str | Path, trust_pickle: bool = False):
     else:
         import skops.io as sio
 
-        model = sio.loads(checked["data"], trusted=checked["types"])
+        try:
+            model = sio.loads(checked["data"], trusted=checked["types"])
+        except MemoryError:
+            raise too_big(checked["artifact"], len(checked["data"]), available_memory()) from None
     model.manifest_ = checked["manifest"]
     return model
 
