@@ -43,13 +43,13 @@ from rupture_nlp.adapt import select, uncertainty
 from rupture_nlp.config import load_config
 from rupture_nlp.data import read_corpus
 from rupture_nlp.labels import DEPENDENT, NOT_APPLICABLE
+from rupture_nlp.model import length_bins
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adaptation_methods import ROOT, fit, split_forum  # noqa: E402
+from adaptation_methods import LENGTH_BINS, ROOT, fit, split_forum  # noqa: E402
 
 FACETS3 = ("rupture_type", "repair_outcome", "therapist_response")  # risk has too few forum C posts to say
 CONTEXT_SCALE = 0.5  # fixed before the run
-LENGTH_BINS = (30, 60, 120, 250)
 N_LABELLED = 40
 CONFIG = load_config()
 
@@ -62,10 +62,6 @@ def own_earlier_posts(frame: pd.DataFrame) -> list[str]:
         g = threads[row.thread_id]
         out.append("\n".join(g.loc[(g["position"] < row.position) & (g["author"] == row.author), "text"]))
     return out
-
-
-def length_bins(frame: pd.DataFrame) -> np.ndarray:
-    return np.eye(len(LENGTH_BINS) + 1)[np.digitize(frame["text"].str.split().str.len(), LENGTH_BINS)]
 
 
 def embed(texts: list[str]) -> np.ndarray | None:
@@ -96,7 +92,7 @@ class Views:
     def __init__(self, base, frames: dict[str, pd.DataFrame], with_embeddings: bool):
         self.tfidf = {n: base.transform(f["text"]) for n, f in frames.items()}
         self.context = {n: base.transform(own_earlier_posts(f)) for n, f in frames.items()}
-        self.bins = {n: length_bins(f) for n, f in frames.items()}
+        self.bins = {n: length_bins(f["text"], LENGTH_BINS) for n, f in frames.items()}
         self.bin_mean = self.bins["train"].mean(axis=0)
         self.emb = {}
         if with_embeddings:

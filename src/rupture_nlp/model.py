@@ -196,13 +196,13 @@ class RuptureModel(BaseEstimator):
                 mask = np.zeros(n, bool)
                 mask[train] = True
                 jobs.append((f, i, mask & fit_rows[f]))
+        has_sheet = domain is not None and np.asarray(domain).any()
         target = None
-        if domain is not None and np.asarray(domain).any() and cfg.adaptation.get("method", "weight") == "augment":
+        if has_sheet and cfg.adaptation.get("method", "weight") == "augment":
             target = np.asarray(domain, dtype=bool)
         scale = float(cfg.adaptation.get("target_scale", 1.0))
         # with a sheet of the forum's own posts, length is explained away (see explain_away)
         edges = cfg.adaptation.get("length_bins", [])
-        has_sheet = domain is not None and np.asarray(domain).any()
         nuisance = length_bins(texts, edges) if has_sheet and edges else None
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_lr)(base[f], X[m], y[f][m], weight[m], None if target is None else target[m], scale,
