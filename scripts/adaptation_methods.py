@@ -19,9 +19,18 @@ posts, against the model with no forum labels, same seed, same split:
   forum's unlabelled pool (covariate-shift importance weights from a domain classifier);
 - weight 1 + length bins: weight 1, with one-hot bins of the posts' lengths fit beside the features (rupture_type only) and
   folded into the intercept at their mean (`[adaptation] length_bins`): length is explained away, not learnt;
+- prior: no retraining of the corpus model; per facet its weights W become W + D, with D fit to the N
+  labelled posts alone under an L2 penalty lambda |D|^2 / 2 that pulls them back to the corpus model
+  (Chelba and Acero, 2004, "Adaptation of maximum entropy capitalizer: little data can help a lot");
+  lambda per facet chosen by 5-fold grouped cross-validation over the labelled posts (log loss), no
+  change among the choices;
 - self-train: weight 1, then the forum's unlabelled pool posts that this model labels with calibrated
   confidence >= 0.8 on every facet are added with their predicted labels at weight 0.5 and the model
   is fit again (pseudo-labelling; the held-out posts are never used).
+
+With ``--sheet-gain`` each seed also records what `train --extra` reports for its sheet (the gain measured
+on the sheet's own posts by five folds, ``rupture_nlp.sheet_gain``), to set beside the gain on the
+held-out posts.
 
     python scripts/adaptation_methods.py --forum data/adaptation/forum_c.csv --seeds 5 > docs/adaptation_methods_forum_c.json
 """
@@ -49,10 +58,12 @@ METHODS = {"none": None, "weight 1": ("weight", 1.0, 1.0), "weight 3": ("weight"
            "augment 1": ("augment", 1.0, 1.0), "augment 1 weight 3": ("augment", 3.0, 1.0),
            "augment 2 weight 3": ("augment", 3.0, 2.0), "self-train": ("weight", 1.0, 1.0)}
 METHODS |= {"bias": None, "weight 1 + bias": ("weight", 1.0, 1.0), "weight 1 + forum vocabulary": ("weight", 1.0, 1.0),
-            "weight 1 + importance": ("weight", 1.0, 1.0), "weight 1 + length bins": ("weight", 1.0, 1.0)}
+            "weight 1 + importance": ("weight", 1.0, 1.0), "weight 1 + length bins": ("weight", 1.0, 1.0),
+            "prior": None}
 LENGTH_BINS = [30, 60, 120, 250]  # fixed before any run (scripts/representation_checks.py)
 IMPORTANCE_CLIP = (0.2, 5.0)  # fixed before any run: no corpus post counts less than a fifth or more than five
 BIAS_L2 = 0.1  # fixed before any run: a squared offset of 1 costs as much as 0.1 nats of mean log loss
+PRIOR_GRID = [None, 1.0, 0.3, 0.1, 0.03, 0.01, 0.003]  # fixed before any run; None: the corpus model unchanged
 SELF_TRAIN_CONFIDENCE = 0.8
 SELF_TRAIN_WEIGHT = 0.5
 
@@ -136,6 +147,83 @@ def with_offsets(model: RuptureModel, offsets: dict[str, np.ndarray]) -> Rupture
     return shifted
 
 
+def _full_weights(clf: LogisticRegression, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(d x K) weights and (K,) intercept in ``clf.classes_`` order (a binary fit as two columns)."""
+    if clf.coef_.shape[0] == 1:
+        w, b = clf.coef_[0] / 2, clf.intercept_[0] / 2
+        return np.column_stack([-w, w]), np.array([-b, b])
+    return clf.coef_.T.copy(), clf.intercept_.copy()
+
+
+def _fit_delta(X, y: np.ndarray, W0: np.ndarray, b0: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """The change (D, db) to the weights that minimises the mean log loss of (X, y) + lam/2 |(D, db)|^2."""
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax, softmax
+
+    d, K = W0.shape
+    Z0, Y = np.asarray(X @ W0) + b0, np.eye(K)[y]
+
+    def loss(theta):
+        D, db = theta[: d * K].reshape(d, K), theta[d * K:]
+        Z = Z0 + np.asarray(X @ D) + db
+        G = (softmax(Z, axis=1) - Y) / len(y)
+        grad = np.concatenate([np.asarray(X.T @ G).ravel(), G.sum(axis=0)]) + lam * theta
+        return -(log_softmax(Z, axis=1) * Y).sum() / len(y) + lam / 2 * float(theta @ theta), grad
+
+    theta = minimize(loss, np.zeros(d * K + K), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
+    return theta[: d * K].reshape(d, K), theta[d * K:]
+
+
+def _choose_lambda(X, y: np.ndarray, groups: np.ndarray, W0: np.ndarray, b0: np.ndarray):
+    """The PRIOR_GRID entry with the lowest grouped 5-fold log loss over the labelled posts."""
+    from scipy.special import log_softmax
+    from sklearn.model_selection import GroupKFold
+
+    k = min(5, len(np.unique(groups)))
+    if k < 2 or len(np.unique(y)) < 2:
+        return None
+    loss = {}
+    for i, lam in enumerate(PRIOR_GRID):
+        total = 0.0
+        for tr, te in GroupKFold(n_splits=k).split(X, groups=groups):
+            D, db = (0.0, 0.0) if lam is None else _fit_delta(X[tr], y[tr], W0, b0, lam)
+            total -= log_softmax(np.asarray(X[te] @ (W0 + D)) + b0 + db, axis=1)[np.arange(len(te)), y[te]].sum()
+        loss[i] = total
+    return PRIOR_GRID[min(loss, key=loss.get)]
+
+
+def prior_adapted(base: RuptureModel, extra: pd.DataFrame) -> RuptureModel:
+    """A shallow copy of ``base`` whose classifiers are adapted to ``extra`` by the prior method (the
+    original is untouched); the chosen lambdas in ``prior_lambda_``."""
+    import copy
+
+    from rupture_nlp.labels import DEPENDENT
+
+    X = base.transform(extra["text"])
+    model = copy.copy(base)
+    model.classifiers_, model.prior_lambda_ = dict(base.classifiers_), {}
+    model.__dict__.pop("_stacked", None)
+    for f in FACETS:
+        clf = base.classifiers_[f]
+        classes = list(clf.classes_)
+        keep = extra[f].isin(classes).to_numpy() & (extra["rupture_type"].ne("none").to_numpy() if f in DEPENDENT else True)
+        y = np.array([classes.index(v) for v in extra.loc[keep, f]], dtype=int)
+        W0, b0 = _full_weights(clf, X.shape[1])
+        lam = _choose_lambda(X[keep], y, extra.loc[keep, "thread_id"].to_numpy(), W0, b0)
+        model.prior_lambda_[f] = lam
+        if lam is None:
+            continue
+        D, db = _fit_delta(X[keep], y, W0, b0, lam)
+        W, b, new = W0 + D, b0 + db, copy.deepcopy(clf)
+        if clf.coef_.shape[0] == 1:
+            new.coef_, new.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
+        else:
+            new.coef_, new.intercept_ = np.ascontiguousarray(W.T), b
+        model.classifiers_[f] = new
+    print(f"  prior: lambda {model.prior_lambda_}", file=sys.stderr)
+    return model
+
+
 def split_forum(forum: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pool, held-out): 30% of the forum's threads, drawn with ``rng``, are held out; the rest is the
     pool a team labels from. Whole threads, so no held-out post has a labelled post of its thread."""
@@ -157,12 +245,13 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=40, help="forum posts labelled")
     ap.add_argument("--strategy", choices=["uncertainty", "random"], default="uncertainty")
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--sheet-gain", action="store_true", help="also record the gain train --extra measures on the sheet")
     args = ap.parse_args()
     corpus = read_corpus(ROOT / "data" / "posts.csv")
     train = corpus[corpus["split"] == "train"].reset_index(drop=True)
     forum = read_corpus(args.forum).reset_index(drop=True)
     base = fit(train, train.iloc[:0], None)
-    rows = []
+    rows, sheet_gains = [], []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         pool, held = split_forum(forum, rng)
@@ -175,6 +264,8 @@ def main() -> int:
         for name in args.methods.split(","):
             if name == "self-train":
                 model = self_train(train, extra, pool.drop(pool.index[chosen]))
+            elif name == "prior":
+                model = prior_adapted(base, extra)
             elif name == "bias":
                 model = with_offsets(base, fit_offsets(base, extra))
             elif name == "weight 1 + importance":  # the pool's unlabelled posts, never the held-out ones
@@ -190,6 +281,12 @@ def main() -> int:
                 model = base if METHODS[name] is None else fit(train, extra, METHODS[name])
             rows.append({"seed": seed, "method": name, "labelled": len(extra), **scores(model, held)})
             print(f"seed {seed} {name}: " + " ".join(f"{rows[-1][f]:.3f}" for f in FACETS), file=sys.stderr)
+        if args.sheet_gain:
+            from rupture_nlp.sheet_gain import measure_sheet_gain
+
+            measured = measure_sheet_gain(load_config(), train, extra, 1.0, seed=seed)
+            sheet_gains.append({"seed": seed, **{f: measured[f]["gain"] for f in FACETS if f in measured}})
+            print(f"seed {seed} measured on the sheet: {sheet_gains[-1]}", file=sys.stderr)
     frame = pd.DataFrame(rows)
     gain = frame.set_index(["seed", "method"])[list(FACETS)]
     gain = gain - gain.xs("none", level="method").reindex(gain.index, level="seed").to_numpy()
@@ -198,7 +295,8 @@ def main() -> int:
                    **{f"{f}_gain_min": round(float(gain.xs(m, level="method")[f].min()), 3) for f in FACETS}}
                for m in args.methods.split(",")}
     print(json.dumps({"forum": str(args.forum), "labelled": args.n, "strategy": args.strategy,
-                      "seeds": args.seeds, "summary": summary, "runs": rows}, indent=1))
+                      "seeds": args.seeds, "summary": summary, "runs": rows,
+                      **({"measured_on_sheet": sheet_gains} if args.sheet_gain else {})}, indent=1))
     return 0
 
 
