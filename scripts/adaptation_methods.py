@@ -279,13 +279,16 @@ def main() -> int:
                 model = with_offsets(fit(train, extra, METHODS[name]), fit_offsets(base, extra))
             else:
                 model = base if METHODS[name] is None else fit(train, extra, METHODS[name])
-            rows.append({"seed": seed, "method": name, "labelled": len(extra), **scores(model, held)})
+            rows.append({"seed": seed, "method": name, "labelled": len(extra), **scores(model, held),
+                         **({"lambda": model.prior_lambda_} if name == "prior" else {})})
             print(f"seed {seed} {name}: " + " ".join(f"{rows[-1][f]:.3f}" for f in FACETS), file=sys.stderr)
         if args.sheet_gain:
             from rupture_nlp.sheet_gain import measure_sheet_gain
 
             measured = measure_sheet_gain(load_config(), train, extra, 1.0, seed=seed)
-            sheet_gains.append({"seed": seed, **{f: measured[f]["gain"] for f in FACETS if f in measured}})
+            sheet_gains.append({"seed": seed, "split": measured["split"],
+                                **{f: measured[f].get("gain") for f in FACETS},
+                                **{f"{f}_ci95": measured[f].get("gain_ci95") for f in FACETS}})
             print(f"seed {seed} measured on the sheet: {sheet_gains[-1]}", file=sys.stderr)
     frame = pd.DataFrame(rows)
     gain = frame.set_index(["seed", "method"])[list(FACETS)]

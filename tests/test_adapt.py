@@ -102,6 +102,10 @@ def test_extra_sheets_are_merged_and_recorded(small_corpus, tmp_path):
     assert adaptation["expected_gain"]["rupture_type"] > 0 and "evaluate --baseline-data" in adaptation["check"]
     assert adaptation["length_bins"] == [30, 60, 120, 250] == load_model(out).length_bins_  # the model's, saved
     assert adaptation["expected_gain"]["rupture_type"] == 0.045
+    assert adaptation["measured_gain"] == {"measured": False, "reason": "the sheets hold 2 labelled posts; the gain is "
+                                                                        "measured from 20"}
+    assert "not measured: the sheets hold 2" in result.stderr and result.stdout == ""
+    assert "What they bought was not measured: the sheets hold 2" in CliRunner().invoke(main, ["card", str(out)]).output
 
 
 @pytest.mark.code
@@ -218,3 +222,101 @@ def test_kappa_matches_a_hand_computed_example(tmp_path):
     assert {d["post_id"] for d in result["disagreements"]} == {"p3", "p6", "p9"}
     cli = CliRunner().invoke(main, ["agreement", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
     assert cli.exit_code == 0 and "kappa 0.545" in cli.output
+
+
+def forum_sheet(tmp_path, n=24):
+    """A forum whose words the corpus lacks: 'xyzzy' posts are confrontations, 'plugh' posts are not."""
+    rows = []
+    for i in range(n):
+        if i % 2:
+            rows.append({"post_id": f"f{i}", "text": f"xyzzy again with my T, week {i}", "rupture_type": "confrontation",
+                         "repair_outcome": "unrepaired", "therapist_response": "defensive", "risk": "none"})
+        else:
+            rows.append({"post_id": f"f{i}", "text": f"plugh plugh, day {i}", "rupture_type": "none",
+                         "repair_outcome": "not_applicable", "therapist_response": "not_applicable", "risk": ""})
+    return sheet(tmp_path, "forum.csv", rows)
+
+
+SMALL_CFG = "cv_folds = 3\n[pipeline]\ntfidf__word__min_df = 1\ntfidf__char__min_df = 1\n"
+
+
+def test_sheet_gain_labels_each_post_by_a_model_that_did_not_see_it(small_corpus, tmp_path, monkeypatch):
+    from rupture_nlp import sheet_gain
+    from rupture_nlp.config import load_config
+    from rupture_nlp.data import read_corpus
+
+    (tmp_path / "c.toml").write_text(SMALL_CFG)
+    cfg = load_config(tmp_path / "c.toml")
+    train = read_corpus(small_corpus).query("split == 'train'").reset_index(drop=True)
+    extra, _ = read_sheets([forum_sheet(tmp_path)])
+    seen, labelled = [], []
+    real_fit = sheet_gain.fit_with_sheet
+
+    def spying_fit(cfg, train, part, weight, n_jobs=1):
+        model = real_fit(cfg, train, part, weight, n_jobs)
+        real_predict, ids = model.predict, set(part["post_id"])
+        seen.append(ids)
+
+        def predict(texts):
+            labelled.append((ids, set(extra.loc[extra["text"].isin(list(texts)), "post_id"])))
+            return real_predict(texts)
+
+        model.predict = predict
+        return model
+
+    monkeypatch.setattr(sheet_gain, "fit_with_sheet", spying_fit)
+    result = sheet_gain.measure_sheet_gain(cfg, train, extra, folds=4)
+    assert seen[0] == set() and len(seen) == 5  # the no-labels model, then one per fold
+    held = [posts for trained, posts in labelled[1:]]
+    assert all(not (trained & posts) for trained, posts in labelled[1:])
+    assert sorted(p for posts in held for p in posts) == sorted(extra["post_id"])
+    r = result["rupture_type"]
+    assert result["measured"] and result["posts"] == 24 and r["posts"] == 24
+    assert r["gain"] == pytest.approx(r["with_sheet"] - r["no_labels"], abs=0.002)
+    assert r["gain"] > 0.3 and r["gain_ci95"][0] > 0  # the corpus has never seen xyzzy; the other folds have
+    assert result["risk"] == {"posts": 12, "measured": False}  # blank risk is not a label; 12 are too few
+
+
+def test_sheet_gain_folds_take_whole_threads(small_corpus, tmp_path, monkeypatch):
+    from rupture_nlp import sheet_gain
+    from rupture_nlp.config import load_config
+    from rupture_nlp.data import read_corpus
+
+    (tmp_path / "c.toml").write_text(SMALL_CFG)
+    train = read_corpus(small_corpus).query("split == 'train'").reset_index(drop=True)
+    extra, _ = read_sheets([forum_sheet(tmp_path)])
+    extra["thread_id"] = [f"t{i // 3}" for i in range(len(extra))]  # 8 threads of 3 posts
+    thread = dict(zip(extra["post_id"], extra["thread_id"]))
+    trained_threads = []
+    real_fit = sheet_gain.fit_with_sheet
+
+    def spying_fit(cfg, train, part, weight, n_jobs=1):
+        trained_threads.append({thread[p] for p in part["post_id"]})
+        return real_fit(cfg, train, part, weight, n_jobs)
+
+    monkeypatch.setattr(sheet_gain, "fit_with_sheet", spying_fit)
+    result = sheet_gain.measure_sheet_gain(load_config(tmp_path / "c.toml"), train, extra, folds=4)
+    assert result["split"] == "thread" and result["folds"] == 4
+    assert all(len(t) == 6 for t in trained_threads[1:])  # each fold trains on 6 whole threads of 8
+    with pytest.raises(InputError, match="at least 2 folds"):
+        sheet_gain.measure_sheet_gain(load_config(tmp_path / "c.toml"), train, extra, folds=1)
+
+
+def test_train_extra_reports_and_records_what_the_sheet_bought(small_corpus, tmp_path):
+    (tmp_path / "c.toml").write_text(SMALL_CFG)
+    path, out = forum_sheet(tmp_path), tmp_path / "m"
+    args = ["train", "--data", str(small_corpus), "--config", str(tmp_path / "c.toml"), "--extra", str(path),
+            "--jobs", "1"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "what the sheet bought, on its own 24 posts (5 folds of single posts" in result.stderr
+    assert result.stdout == ""  # standard output carries data only
+    gain = json.loads((out / "manifest.json").read_text())["adaptation"]["measured_gain"]
+    assert gain["measured"] and gain["folds"] == 5 and gain["split"] == "post" and gain["rupture_type"]["gain"] > 0
+    assert gain["risk"] == {"posts": 12, "measured": False}  # 12 risk labels: fewer than 20
+    assert "not measured, fewer than 20 labels: risk (12 labels)" in result.stderr
+    card = CliRunner().invoke(main, ["card", str(out)]).output
+    assert "## Adapted to your forum" in card and f"{gain['rupture_type']['gain']:+.3f}" in card
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "m2"), "--no-measure-gain"])
+    assert result.exit_code == 0 and "what the sheet bought" not in result.output
+    assert "measured_gain" not in json.loads((tmp_path / "m2" / "manifest.json").read_text())["adaptation"]

@@ -332,3 +332,33 @@ def test_column_major_features_equal_the_row_major_ones(monkeypatch):
     six, other_six = ["forgot our session again ok now"], ["she said sorry we're fine too"]  # as many words
     for batch in (docs, new, six, other_six, docs[:2], new):
         assert abs(small.transform_columns(batch) - ref.transform(batch)).max() < 1e-12
+
+
+def test_paired_gain_interval():
+    from rupture_nlp.evaluate import _encode, _resampled_macro_f1, _thread_resamples, bootstrap_macro_f1_gain
+
+    y = np.array(["a", "b", "c"] * 10)
+    groups = np.arange(30) // 3
+    labels = ["a", "b", "c"]
+    assert bootstrap_macro_f1_gain(y, y, y, groups, labels, n_boot=200) == (0.0, 0.0)
+    low, high = bootstrap_macro_f1_gain(y, np.roll(y, 1), y, groups, labels, n_boot=200)
+    assert low == high == 1.0  # from all wrong to all right, in every resample
+    # two systems that differ on a few posts: the interval is of the per-resample differences (paired)
+    a, b = y.copy(), y.copy()
+    a[[0, 4, 8]], b[[0, 13]] = "c", "a"
+    w = _thread_resamples(groups, 300, 5)
+    d = _resampled_macro_f1(_encode(y, labels), _encode(b, labels), w, 3) - _resampled_macro_f1(_encode(y, labels),
+                                                                                                _encode(a, labels), w, 3)
+    low, high = bootstrap_macro_f1_gain(y, a, b, groups, labels, n_boot=300, seed=5)
+    assert (low, high) == tuple(float(v) for v in np.percentile(d, [2.5, 97.5]))
+    lo_b, hi_b = bootstrap_macro_f1(y, b, groups, labels, 300, 5)
+    lo_a, hi_a = bootstrap_macro_f1(y, a, groups, labels, 300, 6)
+    assert high - low < (hi_b - lo_a) - (lo_b - hi_a)  # pairing removes the variation both systems share
+
+
+def test_bootstrap_interval_is_pinned():
+    """The thread bootstrap's numbers do not drift when its code is refactored."""
+    rng = np.random.default_rng(3)
+    y, p = rng.choice(list("abc"), 40), rng.choice(list("abc"), 40)
+    low, high = bootstrap_macro_f1(y, p, np.arange(40) // 2, ["a", "b", "c"], n_boot=200, seed=1)
+    assert (round(low, 6), round(high, 6)) == (0.238831, 0.526033)  # before and after the paired-gain refactor

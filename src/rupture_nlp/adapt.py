@@ -66,10 +66,12 @@ def read_sheets(paths, known_ids: set[str] | None = None) -> tuple[pd.DataFrame,
             if pid in seen:
                 raise InputError(f"post_id {pid!r} is labelled in both {seen[pid]} and {path}")
             seen[pid] = str(path)
-        frames.append(sheet[["post_id", "text", *GOLD]])
+        # a thread_id column (optional) lets `train --extra` measure the sheet's gain by whole threads
+        thread = sheet["thread_id"].fillna("") if "thread_id" in sheet.columns else ""
+        frames.append(sheet[["post_id", "text", *GOLD]].assign(thread_id=thread))
         info.append({"path": str(path), "sha256": sha256_file(path), "labelled_posts": int(len(sheet))})
     if not frames:
-        return pd.DataFrame(columns=["post_id", "text", *FACETS]), info
+        return pd.DataFrame(columns=["post_id", "text", *FACETS, "thread_id"]), info
     extra = pd.concat(frames, ignore_index=True)
     extra["risk"] = extra["risk"].where(extra["risk"].ne(""), None)
     return extra, info
@@ -77,6 +79,15 @@ def read_sheets(paths, known_ids: set[str] | None = None) -> tuple[pd.DataFrame,
 
 RELATION_FACETS = ["rupture_type", "repair_outcome", "therapist_response"]
 STRATEGIES = ("uncertainty", "random")
+
+
+def training_rows(train: pd.DataFrame, extra: pd.DataFrame, weight: float):
+    """The corpus's train split and the sheets' posts as one training set: (texts, labels, sample
+    weights, the mask of the forum's own posts)."""
+    texts = pd.concat([train["text"], extra["text"]], ignore_index=True)
+    labels = pd.concat([train[list(FACETS)], extra[list(FACETS)]], ignore_index=True)
+    sample_weight = np.concatenate([np.ones(len(train)), np.full(len(extra), float(weight))])
+    return texts, labels, sample_weight, np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
 
 
 def labelled_ids(paths) -> set[str]:

@@ -110,6 +110,29 @@ def _shift(manifest: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _adaptation(manifest: dict[str, Any]) -> list[str]:
+    """What the forum's own sheet bought, as `train --extra` measured it on the sheet's posts."""
+    adaptation = manifest.get("adaptation") or {}
+    gain = adaptation.get("measured_gain")
+    if not gain:
+        return []
+    lines = ["## Adapted to your forum", "",
+             f"{adaptation.get('posts')} posts of your forum, method `{adaptation.get('method')}` at weight "
+             f"{adaptation.get('weight')}."]
+    if not gain.get("measured"):
+        return lines + [f"What they bought was not measured: {gain.get('reason')}.", ""]
+    from rupture_nlp.sheet_gain import gain_rows
+
+    lines += [f"What they bought, measured by `train --extra` on the sheet's own posts ({gain['folds']} folds: each "
+              f"post labelled by a model trained on the corpus and the other folds):", "",
+              "| facet | posts | no forum labels | with the sheet | gain (95% interval) |", "|---|---|---|---|---|"]
+    for f, r in gain_rows(gain):
+        lines.append(f"| {f} | {r['posts']} | {r['no_labels']:.3f} | {r['with_sheet']:.3f} | {r['gain']:+.3f} "
+                     f"({r['gain_ci95'][0]:+.3f} to {r['gain_ci95'][1]:+.3f}) |")
+    return lines + ["", "A sheet chosen by `sample` holds the posts the model was least sure of: this is the gain on "
+                        "such posts, not on the whole forum.", ""]
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     data = manifest.get("training_data", {})
     versions = manifest.get("versions", {})
@@ -135,7 +158,7 @@ def model_card(manifest: dict[str, Any]) -> str:
     if counts:
         lines.append("- Labels: " + "; ".join(f"{f}: " + ", ".join(f"{k} {v}" for k, v in c.items())
                                               for f, c in counts.items()))
-    lines += ["", *_evaluations(manifest), *_shift(manifest),
+    lines += ["", *_evaluations(manifest), *_shift(manifest), *_adaptation(manifest),
               "## Known gap on real posts", "",
               f"The test split and forums C and D were written by writers of the same kind as the training "
               f"posts. On a sample of {REAL_POSTS['posts']} real posts an earlier model scored macro-F1 "

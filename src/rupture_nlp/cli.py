@@ -96,16 +96,20 @@ force_option = click.option("--force", is_flag=True, help="Replace an existing o
               help="A labelled annotation sheet of your own posts (repeatable); see `sample`.")
 @click.option("--extra-weight", default=1.0, show_default=True, type=float,
               help="Weight of each --extra post relative to a corpus post.")
+@click.option("--measure-gain/--no-measure-gain", default=True, show_default=True,
+              help="With --extra: measure what the sheets buy on their own posts (cross-fitting; six more fits).")
 @click.option("--seed", type=int, help="Override the config's seed.")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Processes for cross-validation.")
 @force_option
 @quiet_option
 @user_errors
-def train(data, out, config, extra, extra_weight, seed, jobs, force, quiet):
+def train(data, out, config, extra, extra_weight, measure_gain, seed, jobs, force, quiet):
     """Train the four-facet model on the train split and save it with its manifest.
 
     Cross-validation by thread on the train split gives the scores, calibration and thresholds
-    saved in manifest.json. Never overwrites a model without --force.
+    saved in manifest.json. With --extra sheets of your own posts, what they buy is measured on
+    their posts (each labelled by a model trained without it) and saved in the manifest and the
+    card. Never overwrites a model without --force.
 
     \b
     Example:
@@ -114,14 +118,21 @@ def train(data, out, config, extra, extra_weight, seed, jobs, force, quiet):
     from rupture_nlp.train import TrainRequest, train_model
 
     log(quiet, f"training on the train split of {data} ...")
+    if extra and measure_gain:
+        log(quiet, "then what the sheets buy is measured on their own posts (--no-measure-gain skips it) ...")
     manifest = train_model(TrainRequest(data=data, out=out, config=config, force=force, extra=list(extra),
-                                        extra_weight=extra_weight, n_jobs=jobs, seed=seed))
+                                        extra_weight=extra_weight, n_jobs=jobs, seed=seed, measure_gain=measure_gain))
     scores = ", ".join(f"{f} {s['macro_f1']:.3f}" for f, s in manifest["cv_scores"].items())
     log(quiet, f"cross-validated macro-F1 (train split, by thread): {scores}")
     triage = manifest["triage"]
     if triage.get("target_reached") is False:  # said even with --quiet: the queue's promise is weaker
         click.echo(f"warning: triage confidence threshold {triage['threshold']:.2f}: {triage['chosen_by']}; "
                    f"{triage['coverage']:.0%} of threads get a confident priority", err=True)
+    gain = (manifest.get("adaptation") or {}).get("measured_gain")
+    if gain:
+        from rupture_nlp.sheet_gain import render_gain
+
+        log(quiet, render_gain(gain))
     log(quiet, f"model written to {out}")
 
 

@@ -28,19 +28,36 @@ def macro_f1_from_confusion(cm: np.ndarray) -> np.ndarray:
     return (f1 * present).sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
 
 
+def _thread_resamples(groups, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n_posts): how often each post is drawn when whole threads are resampled with replacement."""
+    _, thread_index = np.unique(np.asarray(groups), return_inverse=True)
+    n_threads = thread_index.max() + 1
+    counts = np.random.default_rng(seed).multinomial(n_threads, np.full(n_threads, 1 / n_threads), size=n_boot)
+    return counts[:, thread_index]
+
+
+def _resampled_macro_f1(yt: np.ndarray, yp: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    cells = yt * k + yp
+    cms = np.stack([np.bincount(cells, weights=w, minlength=k * k) for w in weights]).reshape(len(weights), k, k)
+    return macro_f1_from_confusion(cms)
+
+
 def bootstrap_macro_f1(y_true, y_pred, groups, labels: list[str], n_boot: int = N_BOOT, seed: int = 0):
     """95% interval of macro-F1, resampling whole threads with replacement."""
     yt, yp = _encode(y_true, labels), _encode(y_pred, labels)
-    k = len(labels)
-    _, thread_index = np.unique(np.asarray(groups), return_inverse=True)
-    n_threads = thread_index.max() + 1
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_threads, np.full(n_threads, 1 / n_threads), size=n_boot)
-    weights = counts[:, thread_index]  # (n_boot, n_posts): how often each post is drawn
-    cells = yt * k + yp
-    cms = np.stack([np.bincount(cells, weights=w, minlength=k * k) for w in weights]).reshape(n_boot, k, k)
-    scores = macro_f1_from_confusion(cms)
+    scores = _resampled_macro_f1(yt, yp, _thread_resamples(groups, n_boot, seed), len(labels))
     low, high = np.percentile(scores, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def bootstrap_macro_f1_gain(y_true, pred_a, pred_b, groups, labels: list[str], n_boot: int = N_BOOT, seed: int = 0):
+    """95% interval of macro-F1(b) - macro-F1(a) on the same posts (paired: one resample of whole
+    threads scores both systems)."""
+    yt = _encode(y_true, labels)
+    weights = _thread_resamples(groups, n_boot, seed)
+    gain = (_resampled_macro_f1(yt, _encode(pred_b, labels), weights, len(labels))
+            - _resampled_macro_f1(yt, _encode(pred_a, labels), weights, len(labels)))
+    low, high = np.percentile(gain, [2.5, 97.5])
     return float(low), float(high)
 
 

@@ -25,6 +25,7 @@ class TrainRequest:
     extra_weight: float = 1.0
     n_jobs: int = 2
     seed: int | None = None
+    measure_gain: bool = True  # with sheets: cross-fit the sheet to measure what it bought (sheet_gain)
 
 
 def label_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -61,19 +62,16 @@ def train_model(req: TrainRequest) -> dict:
     train = corpus[corpus["split"] == "train"].reset_index(drop=True)
     if train.empty:
         raise InputError(f"{req.data} has no posts in the train split")
-    from rupture_nlp.adapt import read_sheets  # the sheets of issue-6 adaptation
+    from rupture_nlp.adapt import read_sheets, training_rows  # the sheets of issue-6 adaptation
 
     extra, extra_info = read_sheets(req.extra, known_ids=set(corpus["post_id"]))
     if req.extra_weight <= 0:
         raise InputError("--extra-weight must be a positive number")
-    texts = pd.concat([train["text"], extra["text"]], ignore_index=True)
-    labels = pd.concat([train[list(FACETS)], extra[list(FACETS)]], ignore_index=True)
+    texts, labels, weight, domain = training_rows(train, extra, req.extra_weight)
     groups, fold_unit = cv_groups(req.data, train, extra, cfg.calibration.get("folds", "writer_batch"))
     if fold_unit != "writer_batch" and cfg.calibration.get("objective") == "worst_batches":
         # the worst "batches" of thread folds would be the worst few posts: calibrate to the mean instead
         cfg = cfg.with_overrides(calibration={**cfg.calibration, "objective": "mean"})
-    weight = np.concatenate([np.ones(len(train)), np.full(len(extra), float(req.extra_weight))])
-    domain = np.r_[np.zeros(len(train), bool), np.ones(len(extra), bool)]
     model = RuptureModel(cfg, n_jobs=req.n_jobs).fit(texts, labels, groups=groups, sample_weight=weight,
                                                      domain=domain)
 
@@ -81,11 +79,17 @@ def train_model(req: TrainRequest) -> dict:
 
     triage_choice = choose_confidence_threshold(model, train)
     model.triage_threshold_ = triage_choice["threshold"]
+    adaptation = adaptation_summary(cfg, extra, req.extra_weight, model.length_bins_)
+    if adaptation is not None and req.measure_gain:
+        from rupture_nlp.sheet_gain import measure_sheet_gain
+
+        adaptation["measured_gain"] = measure_sheet_gain(cfg, train, extra, req.extra_weight, n_jobs=req.n_jobs,
+                                                         seed=cfg.seed)
     manifest = {
         "training_data": {"path": str(req.data), "sha256": sha256_file(req.data), "split": "train",
                           "posts": int(len(train)), "threads": int(train["thread_id"].nunique())},
         "extra_sheets": extra_info, "extra_weight": float(req.extra_weight),
-        "adaptation": adaptation_summary(cfg, extra, req.extra_weight, model.length_bins_),
+        "adaptation": adaptation,
         "config": cfg.to_dict(),
         "label_counts": label_counts(labels),
         "cv_scores": model.cv_scores_,
