@@ -130,7 +130,8 @@ def _adaptation(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"| {f} | {r['posts']} | {r['no_labels']:.3f} | {r['with_sheet']:.3f} | {r['gain']:+.3f} "
                      f"({r['gain_ci95'][0]:+.3f} to {r['gain_ci95'][1]:+.3f}) |")
     return lines + ["", "A sheet chosen by `sample` holds the posts the model was least sure of: this is the gain on "
-                        "such posts, not on the whole forum.", ""]
+                        "such posts, an upper figure for the whole forum (on forum C three times the gain of its "
+                        "other posts).", ""]
 
 
 def model_card(manifest: dict[str, Any]) -> str:
