@@ -71,3 +71,8 @@ def inconsistent_rows(df: pd.DataFrame) -> list[int]:
     for facet in DEPENDENT:
         bad |= none != df[facet].eq(NOT_APPLICABLE)
     return [int(i) for i in bad.to_numpy().nonzero()[0]]
+
+
+def label_given(values: pd.Series):
+    """A mask (numpy) of the rows that carry a label: not missing and not blank (a sheet may leave risk empty)."""
+    return values.notna().to_numpy() & values.astype(str).ne("").to_numpy()

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from rupture_nlp.config import Config, load_config
 from rupture_nlp.features import (CompactTfidfVectorizer, SentenceFocus, WordCachedCharVectorizer,
                                   transform_columns)
-from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_for
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, label_given, labels_for
 from rupture_nlp.ood import (WORST_SHARE, DomainReference, covariates, fit_covariate_temperature,
                              inverse_temperature, text_fingerprint)
 from rupture_nlp.text import ForumNormaliser
@@ -181,7 +181,7 @@ class RuptureModel(BaseEstimator):
         rupture = labels["rupture_type"].ne("none").to_numpy()
         # A row without a label for a facet (e.g. risk left blank on an annotation sheet) is not
         # used for that facet; dependent facets learn from rupture posts only.
-        given = {f: labels[f].notna().to_numpy() & labels[f].astype(str).ne("").to_numpy() for f in FACETS}
+        given = {f: label_given(labels[f]) for f in FACETS}
         fit_rows = {f: given[f] & (rupture if f in DEPENDENT else True) for f in FACETS}
         base = {f: LogisticRegression(random_state=cfg.seed, **cfg.clf_params(f)) for f in FACETS}
         y = {f: labels[f].to_numpy() for f in FACETS}

@@ -27,7 +27,7 @@ from sklearn.model_selection import GroupKFold
 from rupture_nlp.adapt import training_rows
 from rupture_nlp.data import InputError
 from rupture_nlp.evaluate import N_BOOT, bootstrap_macro_f1_gain, macro_f1_from_confusion
-from rupture_nlp.labels import FACETS
+from rupture_nlp.labels import FACETS, label_given
 from rupture_nlp.model import RuptureModel
 
 MIN_POSTS = 20  # below this, five folds of a sheet say nothing a reader could use
@@ -71,7 +71,7 @@ def measure_sheet_gain(cfg, train: pd.DataFrame, sheet: pd.DataFrame, weight: fl
     out = {"measured": True, "posts": int(len(sheet)), "folds": folds, "split": "thread" if by_thread else "post",
            "seed": seed, "on": "the sheet's own posts, each labelled by a model that did not see it"}
     for f in FACETS:
-        given = sheet[f].notna().to_numpy() & sheet[f].astype(str).ne("").to_numpy()
+        given = label_given(sheet[f])
         if given.sum() < MIN_POSTS:
             out[f] = {"posts": int(given.sum()), "measured": False}
             continue
