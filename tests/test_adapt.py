@@ -76,6 +76,35 @@ def test_sample_cli_writes_a_sheet_and_refuses_to_overwrite(small_model_dir, tmp
     assert again.exit_code == 1 and "use --force" in again.output
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_sample_keeps_the_thread_of_each_post(small_model_dir, tmp_path, fmt):
+    posts = POSTS.rename(columns={"id": "post_id"}).assign(thread_id=[f"t{i // 3}" for i in range(len(POSTS))])
+    src = tmp_path / f"forum.{fmt}"
+    {"csv": lambda: posts.to_csv(src, index=False), "parquet": lambda: posts.to_parquet(src),
+     "jsonl": lambda: posts.to_json(src, orient="records", lines=True)}[fmt]()
+    out = tmp_path / "sheet.csv"
+    result = CliRunner().invoke(main, ["sample", "-m", str(small_model_dir), "--n", "6", "--id-column", "post_id",
+                                       "-o", str(out), str(src)])
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(got.columns) == ["post_id", "thread_id", *SHEET_COLUMNS[1:]]
+    assert got["thread_id"].tolist() == posts.set_index("post_id").loc[got["post_id"], "thread_id"].tolist()
+    labelled = got.assign(rupture_type="none", repair_outcome="not_applicable", therapist_response="not_applicable")
+    labelled.to_csv(out, index=False)
+    extra, _ = read_sheets([out])  # what train --extra reads: the folds of the sheet gain take these threads
+    assert extra["thread_id"].tolist() == got["thread_id"].tolist()
+
+
+def test_sample_without_threads_and_a_missing_thread_column(small_model_dir, tmp_path):
+    src = tmp_path / "posts.txt"
+    src.write_text("\n".join(POSTS["text"]) + "\n")
+    args = ["sample", "-m", str(small_model_dir), "--n", "3", "-o", str(tmp_path / "s.csv"), str(src)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert list(pd.read_csv(tmp_path / "s.csv").columns) == SHEET_COLUMNS
+    named = CliRunner().invoke(main, [*args[:-1], "--thread-column", "topic", "--force", str(src)])
+    assert named.exit_code == 1 and named.output.strip().endswith("has no thread column 'topic'")
+
+
 def test_extra_sheets_are_merged_and_recorded(small_corpus, tmp_path):
     path = sheet(tmp_path, "sheet.csv", [
         {"post_id": "f1", "text": "my thera ghosted me after I complained", "rupture_type": "confrontation",

@@ -125,7 +125,9 @@ def select(X, scores: np.ndarray, n: int, pool_factor: int = 5) -> list[int]:
 
 def sample_posts(model, posts: pd.DataFrame, n: int, strategy: str = "uncertainty", seed: int = 0,
                  skip_ids: set[str] | None = None) -> pd.DataFrame:
-    """The annotation sheet: ``n`` posts (columns ``id`` and ``text`` in ``posts``) chosen to teach most."""
+    """The annotation sheet: ``n`` posts (columns ``id`` and ``text`` in ``posts``) chosen to teach most.
+    With a ``thread`` column in ``posts`` the sheet has a ``thread_id`` column after ``post_id``, so that
+    `train --extra` can measure the sheet's gain by whole threads."""
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
     if n < 1:
@@ -151,7 +153,10 @@ def sample_posts(model, posts: pd.DataFrame, n: int, strategy: str = "uncertaint
     })
     for col in [*GOLD, "note"]:
         sheet[col] = ""
-    return sheet[SHEET_COLUMNS]
+    if "thread" not in candidates.columns:
+        return sheet[SHEET_COLUMNS]
+    sheet["thread_id"] = candidates["thread"].to_numpy()[chosen]
+    return sheet[[SHEET_COLUMNS[0], "thread_id", *SHEET_COLUMNS[1:]]]
 
 
 def agreement(path_a: str | Path, path_b: str | Path) -> dict:

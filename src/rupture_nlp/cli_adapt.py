@@ -17,6 +17,8 @@ from rupture_nlp.cli import (force_option, log, log_truncated, main, model_optio
 @click.option("--n", "n", default=50, show_default=True, type=click.IntRange(1, 100000), help="Posts to pick.")
 @click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--thread-column", help="Column of thread ids, copied to the sheet  [default: thread_id, when the "
+                                      "input has it]")
 @click.option("--labelled", multiple=True, type=click.Path(dir_okay=False),
               help="A sheet whose labelled post ids are skipped (repeatable).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Annotation sheet (CSV) to write.")
@@ -24,26 +26,29 @@ from rupture_nlp.cli import (force_option, log, log_truncated, main, model_optio
 @quiet_option
 @user_errors
 def sample(model, input_path, text_column, id_column, input_format, skip_invalid, encoding, max_chars, n, strategy,
-           seed, labelled, output, force, quiet):
+           seed, thread_column, labelled, output, force, quiet):
     """Pick the posts of your own forum that would teach the model most, as an annotation sheet.
 
     Uncertainty sampling with diversity (or random), seeded. The sheet has the post id, text, the
     model's suggested labels and confidence, and empty columns for the gold labels and a note; fill
-    them in a spreadsheet or with `rupture-nlp annotate`, then train with --extra.
+    them in a spreadsheet or with `rupture-nlp annotate`, then train with --extra. When the input has
+    a thread_id column the sheet keeps it, and train --extra measures the sheet's gain by whole threads.
 
     \b
     Example:
       rupture-nlp sample --model models/default --n 50 --id-column post_id -o sheet.csv data/examples/threads.csv
     """
     from rupture_nlp.adapt import labelled_ids, sample_posts
-    from rupture_nlp.data import InputSpec, read_all
+    from rupture_nlp.data import InputError, InputSpec, read_all
     from rupture_nlp.persist import atomic_output, check_writable, load_model
 
     check_writable(Path(output), force)
     check_not_a_labelled_sheet(Path(output), labelled)
     posts = read_all(InputSpec(path=input_path, text_column=text_column, id_column=id_column,
                                input_format=input_format, skip_invalid=skip_invalid, encoding=encoding,
-                               max_chars=max_chars))
+                               max_chars=max_chars, thread_column=thread_column or "thread_id"))
+    if thread_column and "thread" not in posts.columns:
+        raise InputError(f"{input_path} has no thread column {thread_column!r}")
     log_truncated(quiet, posts.attrs.get("truncated", 0), max_chars)
     sheet = sample_posts(load_model(model), posts, n, strategy=strategy, seed=seed, skip_ids=labelled_ids(labelled))
     with atomic_output(output, force=force) as fh:

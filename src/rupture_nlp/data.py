@@ -120,6 +120,8 @@ class InputSpec:
     batch_size: int = 2000
     encoding: str = DEFAULT_ENCODING
     max_chars: int = DEFAULT_MAX_CHARS
+    # carried through as a column ``thread`` when a table (CSV, JSONL, xlsx, Parquet) has it
+    thread_column: str | None = None
 
 
 def _sniff_format(path: str, head: bytes) -> str:
@@ -180,8 +182,8 @@ def no_text_column(name: str, column: str, found) -> InputError:
                       f"Name the text column with --text-column")
 
 
-def _batched(records: Iterator[tuple[int, str, object]], size: int) -> Iterator[pd.DataFrame]:
-    """Group (row, id, text) records into DataFrames of ``size`` rows."""
+def _batched(records: Iterator[tuple], size: int) -> Iterator[pd.DataFrame]:
+    """Group (row, id, text) or (row, id, text, thread) records into DataFrames of ``size`` rows."""
     chunk: list[tuple[int, str, object]] = []
     for record in records:
         chunk.append(record)
@@ -193,17 +195,30 @@ def _batched(records: Iterator[tuple[int, str, object]], size: int) -> Iterator[
 
 
 def _frame(chunk) -> pd.DataFrame:
-    rows, ids, texts = zip(*chunk)
-    return pd.DataFrame({"row": list(rows), "id": list(ids), "text": pd.Series(list(texts), dtype=object)})
+    rows, ids, texts, *thread = zip(*chunk)
+    frame = pd.DataFrame({"row": list(rows), "id": list(ids), "text": pd.Series(list(texts), dtype=object)})
+    return frame.assign(thread=[_cell(t) for t in thread[0]]) if thread else frame
 
 
-def _columns(header, spec: InputSpec, name: str) -> tuple[int, int | None]:
+def _cell(value) -> str:
+    """A thread id as text: an empty or missing cell is ""."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _columns(header, spec: InputSpec, name: str) -> tuple[int, int | None, int | None]:
+    """Positions of the text, id and (when the table has it) thread columns."""
     header = [str(h) for h in header]
     if spec.text_column not in header:
         raise no_text_column(name, spec.text_column, header)
     if spec.id_column and spec.id_column not in header:
         raise InputError(f"{name} has no id column {spec.id_column!r}; columns found: {', '.join(header)}")
-    return header.index(spec.text_column), header.index(spec.id_column) if spec.id_column else None
+    thread = header.index(spec.thread_column) if spec.thread_column in header else None
+    return header.index(spec.text_column), header.index(spec.id_column) if spec.id_column else None, thread
+
+
+def _record(number: int, values, t_idx: int, i_idx: int | None, th_idx: int | None) -> tuple:
+    head = (number, str(values[i_idx]) if i_idx is not None else str(number), values[t_idx])
+    return head if th_idx is None else (*head, values[th_idx])
 
 
 def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
@@ -212,13 +227,9 @@ def _csv_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
     first = next(reader, None)
     if first is None:
         raise InputError(f"{name} is empty: there are no posts to read")
-    t_idx, i_idx = _columns(first[1], spec, name)
-
-    def records():
-        for number, (_, record) in enumerate(reader, start=1):
-            yield number, (record[i_idx] if i_idx is not None else str(number)), record[t_idx]
-
-    yield from _batched(records(), spec.batch_size)
+    idx = _columns(first[1], spec, name)
+    records = (_record(number, record, *idx) for number, (_, record) in enumerate(reader, start=1))
+    yield from _batched(records, spec.batch_size)
 
 
 def _jsonl_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
@@ -229,7 +240,8 @@ def _jsonl_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]
                                  f"{', '.join(record)}. Name the text field with --text-column")
             if spec.id_column and spec.id_column not in record:
                 raise InputError(f"{name} line {number} has no id field {spec.id_column!r}")
-            yield number, str(record[spec.id_column]) if spec.id_column else str(number), record[spec.text_column]
+            thread = (record.get(spec.thread_column),) if spec.thread_column else ()
+            yield number, str(record[spec.id_column]) if spec.id_column else str(number), record[spec.text_column], *thread
 
     yield from _batched(records(), spec.batch_size)
 
@@ -242,10 +254,8 @@ def _txt_batches(stream, spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
 def _xlsx_batches(spec: InputSpec, name: str) -> Iterator[pd.DataFrame]:
     """The first sheet of a workbook; row 1 is the first row under the header."""
     table = read_xlsx(spec.path, name)
-    t_idx, i_idx = _columns(table.columns, spec, name)
-    values = table.to_numpy()
-    yield from _batched(((n, str(row[i_idx]) if i_idx is not None else str(n), row[t_idx])
-                         for n, row in enumerate(values, start=1)), spec.batch_size)
+    idx = _columns(table.columns, spec, name)
+    yield from _batched((_record(n, row, *idx) for n, row in enumerate(table.to_numpy(), start=1)), spec.batch_size)
 
 
 def is_valid_text(value) -> bool:
@@ -332,12 +342,16 @@ def _parquet_batches(spec: InputSpec) -> Iterator[pd.DataFrame]:
     if spec.id_column and spec.id_column not in names:
         raise InputError(f"{spec.path} has no id column {spec.id_column!r}; columns found: {', '.join(names)}")
     columns = [spec.text_column] + ([spec.id_column] if spec.id_column and spec.id_column != spec.text_column else [])
+    thread = spec.thread_column if spec.thread_column in names else None
+    fetch = columns + ([thread] if thread and thread not in columns else [])
     start = 1
-    for table in iter_tables(spec.path, columns=columns, batch_size=spec.batch_size, required=columns):
+    for table in iter_tables(spec.path, columns=fetch, batch_size=spec.batch_size, required=columns):
         rows = range(start, start + len(table))
         start += len(table)
         ids = table[spec.id_column].to_numpy() if spec.id_column else [str(r) for r in rows]
         batch = pd.DataFrame({"row": list(rows), "id": ids, "text": table[spec.text_column].astype(object).to_numpy()})
+        if thread:
+            batch["thread"] = [_cell(t) for t in table[thread]] if thread in table else ""
         batch = _validate_batch(batch, spec, spec.path)
         if len(batch) or batch.attrs.get("skipped"):
             yield batch

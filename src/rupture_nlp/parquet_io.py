@@ -62,7 +62,8 @@ def schema_names(path: str | Path) -> list[str]:
 def iter_tables(path: str | Path, columns: list[str] | None = None, batch_size: int = 2000,
                 required: list[str] | None = None) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``batch_size`` rows, in file and row order; ``required`` columns are
-    checked in every file (a missing one is an InputError naming the columns found)."""
+    checked in every file (a missing one is an InputError naming the columns found); other ``columns``
+    a file lacks are left out of its tables."""
     files = parquet_files(path)
     if not files:
         raise InputError(f"{path} holds no .parquet files")
@@ -72,7 +73,8 @@ def iter_tables(path: str | Path, columns: list[str] | None = None, batch_size: 
         missing = [c for c in (required or []) if c not in names]
         if missing:
             raise InputError(f"{f} lacks column(s) {', '.join(missing)}; columns found: {', '.join(names)}")
-        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+        present = None if columns is None else [c for c in columns if c in names]  # optional columns may be absent
+        for batch in pf.iter_batches(batch_size=batch_size, columns=present):
             if batch.num_rows:
                 yield batch.to_pandas()
 
