@@ -362,3 +362,26 @@ def test_bootstrap_interval_is_pinned():
     y, p = rng.choice(list("abc"), 40), rng.choice(list("abc"), 40)
     low, high = bootstrap_macro_f1(y, p, np.arange(40) // 2, ["a", "b", "c"], n_boot=200, seed=1)
     assert (round(low, 6), round(high, 6)) == (0.238831, 0.526033)  # before and after the paired-gain refactor
+
+
+def test_cv_macro_f1_averages_over_the_labels_present_as_evaluate_does(small_corpus, tmp_path):
+    from rupture_nlp.data import read_corpus
+    from rupture_nlp.evaluate import facet_scores
+    from rupture_nlp.persist import load_model
+    from rupture_nlp.train import TrainRequest, train_model
+
+    corpus = pd.read_csv(small_corpus, dtype=str, keep_default_na=False)
+    no_boundary = tmp_path / "posts.csv"  # no post of this corpus has the therapist_response `boundary`
+    corpus.assign(therapist_response=corpus["therapist_response"].replace("boundary", "unknown")).to_csv(
+        no_boundary, index=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("cv_folds = 3\n[pipeline]\ntfidf__word__min_df = 1\ntfidf__char__min_df = 1\n")
+    train_model(TrainRequest(data=no_boundary, out=tmp_path / "m", config=cfg, n_jobs=1))
+    model = load_model(tmp_path / "m")
+    train = read_corpus(no_boundary).query("split == 'train'")
+    oof = model.labels_from_proba(model.oof_proba_)
+    for facet in FACETS:
+        expected = facet_scores(train[facet].to_numpy(), oof[facet].to_numpy(), train["thread_id"].to_numpy(),
+                                facet, n_boot=10)["macro_f1"]
+        assert model.cv_scores_[facet]["macro_f1"] == pytest.approx(expected), facet
+    assert "boundary" not in set(oof["therapist_response"])  # so the old average (over every label) was lower

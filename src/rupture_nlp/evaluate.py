@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from rupture_nlp.baselines import fit_predict_baselines
-from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_present
 
 N_BOOT = 1000
 
@@ -93,7 +93,7 @@ def reliability_table(proba: np.ndarray, y_index: np.ndarray, bins: int = 10) ->
 
 def facet_scores(y_true, y_pred, groups, facet: str, seed: int = 0, n_boot: int = N_BOOT) -> dict:
     """Accuracy, macro-F1 with its interval, per-class scores and the confusion matrix of one facet."""
-    labels = [label for label in FACETS[facet] if label in set(y_true) | set(y_pred)]
+    labels = labels_present(facet, y_true, y_pred)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     low, high = bootstrap_macro_f1(y_true, y_pred, groups, labels, n_boot=n_boot, seed=seed)

@@ -76,3 +76,10 @@ def inconsistent_rows(df: pd.DataFrame) -> list[int]:
 def label_given(values: pd.Series):
     """A mask (numpy) of the rows that carry a label: not missing and not blank (a sheet may leave risk empty)."""
     return values.notna().to_numpy() & values.astype(str).ne("").to_numpy()
+
+
+def labels_present(facet: str, *columns) -> list[str]:
+    """The facet's labels, in the codebook's order, that occur in any of ``columns`` (gold or
+    predicted): the labels a macro-F1 averages over, so a label no post has or gets does not count 0."""
+    seen = set().union(*(set(c) for c in columns))
+    return [label for label in FACETS[facet] if label in seen]

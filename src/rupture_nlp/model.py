@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from rupture_nlp.config import Config, load_config
 from rupture_nlp.features import (CompactTfidfVectorizer, SentenceFocus, WordCachedCharVectorizer,
                                   transform_columns)
-from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, label_given, labels_for
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, label_given, labels_for, labels_present
 from rupture_nlp.ood import (WORST_SHARE, DomainReference, covariates, fit_covariate_temperature,
                              inverse_temperature, text_fingerprint)
 from rupture_nlp.text import ForumNormaliser
@@ -260,9 +260,10 @@ class RuptureModel(BaseEstimator):
                                          for f in FACETS}
             for f in FACETS:
                 scored = given[f]
-                self.cv_scores_[f] = {
-                    "macro_f1": float(f1_score(y[f][scored], oof_labels[f].to_numpy()[scored], average="macro",
-                                               labels=list(FACETS[f]), zero_division=0)),
+                gold, pred = y[f][scored], oof_labels[f].to_numpy()[scored]
+                self.cv_scores_[f] = {  # averaged over the labels present, as `evaluate` does
+                    "macro_f1": float(f1_score(gold, pred, average="macro", labels=labels_present(f, gold, pred),
+                                               zero_division=0)),
                     "folds": len(splits)}
         return self
 

@@ -27,7 +27,7 @@ from sklearn.model_selection import GroupKFold
 from rupture_nlp.adapt import training_rows
 from rupture_nlp.data import InputError
 from rupture_nlp.evaluate import N_BOOT, bootstrap_macro_f1_gain, macro_f1_from_confusion
-from rupture_nlp.labels import FACETS, label_given
+from rupture_nlp.labels import FACETS, label_given, labels_present
 from rupture_nlp.model import RuptureModel
 
 MIN_POSTS = 20  # below this, five folds of a sheet say nothing a reader could use
@@ -76,7 +76,7 @@ def measure_sheet_gain(cfg, train: pd.DataFrame, sheet: pd.DataFrame, weight: fl
             out[f] = {"posts": int(given.sum()), "measured": False}
             continue
         y, a, b = sheet[f].to_numpy()[given], base[f].to_numpy()[given], adapted[f].to_numpy()[given]
-        labels = [label for label in FACETS[f] if label in set(y) | set(a) | set(b)]
+        labels = labels_present(f, y, a, b)
         before, after = _macro_f1(y, a, labels), _macro_f1(y, b, labels)
         low, high = bootstrap_macro_f1_gain(y, a, b, groups[given], labels, n_boot=n_boot, seed=seed)
         out[f] = {"posts": int(given.sum()), "measured": True, "no_labels": round(before, 3),
