@@ -102,6 +102,14 @@ def test_user_config_is_laid_over_the_default(tmp_path):
     ("[adaptation]\nlength_bins = [true, 2]\n", "length_bins, increasing whole numbers"),
     ("[adaptation]\nlength_bins = [30, 30]\n", "length_bins, increasing whole numbers"),
     ("[adaptation]\nlength_bins = [0, 30]\n", "length_bins, increasing whole numbers"),
+    ("[adaptation]\ntarget_scale = true\n", "target_scale, a positive number"),
+    ("[adaptation]\ntarget_scale = 'big'\n", "target_scale, a positive number"),
+    ("[adaptation]\ntarget_scale = 0\n", "target_scale, a positive number"),
+    ("[risk]\ncrisis_recall_target = 'high'\n", "crisis_recall_target, a number"),
+    ("[triage]\nconfidence_threshold = true\n", "confidence_threshold must be"),
+    ("[triage]\nood_limit = 'far'\n", "ood_limit must be a number"),
+    ("[triage]\nconfident_accuracy_target = 1.5\n", "confident_accuracy_target must be a number"),
+    ("[triage]\ncrisis_phrases = 'goodbye'\n", "crisis_phrases must be a list"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     p = tmp_path / "bad.toml"

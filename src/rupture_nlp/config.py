@@ -117,6 +117,11 @@ def config_from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
     return cfg
 
 
+def _number(value) -> bool:
+    """An int or a float, not a bool or text (TOML's true is an int to Python)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def validate(cfg: Config) -> None:
     from rupture_nlp.model import template_pipeline
 
@@ -145,7 +150,7 @@ def validate(cfg: Config) -> None:
     bins = cfg.adaptation.get("length_bins", [])
     if (set(cfg.adaptation) - {"method", "target_scale", "length_bins"}
             or cfg.adaptation.get("method", "weight") not in ADAPTATION_METHODS
-            or not float(cfg.adaptation.get("target_scale", 1.0)) > 0
+            or not _number(cfg.adaptation.get("target_scale", 1.0)) or not cfg.adaptation.get("target_scale", 1.0) > 0
             or not isinstance(bins, list) or not all(type(b) is int and b > 0 for b in bins)
             or bins != sorted(set(bins))):
         raise ConfigError(f"[adaptation] takes method = one of {sorted(ADAPTATION_METHODS)}, "
@@ -153,11 +158,18 @@ def validate(cfg: Config) -> None:
     if set(cfg.ood) - OOD_KEYS or not all(isinstance(v, int) and v >= 2 for v in cfg.ood.values()):
         raise ConfigError(f"[ood] takes {sorted(OOD_KEYS)}, whole numbers of at least 2")
     target = cfg.risk.get("crisis_recall_target", 0.95)
-    if set(cfg.risk) - {"crisis_recall_target"} or not 0 < float(target) <= 1:
+    if set(cfg.risk) - {"crisis_recall_target"} or not _number(target) or not 0 < target <= 1:
         raise ConfigError("[risk] takes crisis_recall_target, a number in (0, 1]")
     triage_keys = {"confidence_threshold", "confident_accuracy_target", "crisis_phrases", "ood_limit"}
     if set(cfg.triage) - triage_keys:
         raise ConfigError(f"unknown config key(s) in [triage]: {sorted(set(cfg.triage) - triage_keys)}")
     threshold = cfg.triage.get("confidence_threshold", "auto")
-    if threshold != "auto" and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
+    if threshold != "auto" and not (_number(threshold) and 0 <= threshold <= 1):
         raise ConfigError('[triage] confidence_threshold must be "auto" or a number in [0, 1]')
+    for key in ("confident_accuracy_target", "ood_limit"):
+        value = cfg.triage.get(key, 1.0)
+        if not (_number(value) and 0 < value <= 1):
+            raise ConfigError(f"[triage] {key} must be a number in (0, 1]")
+    phrases = cfg.triage.get("crisis_phrases", [])
+    if not (isinstance(phrases, list) and all(isinstance(x, str) and x.strip() for x in phrases)):
+        raise ConfigError("[triage] crisis_phrases must be a list of phrases (text)")
