@@ -106,7 +106,8 @@ force_option = click.option("--force", is_flag=True, help="Replace an existing o
 def train(data, out, config, extra, extra_weight, measure_gain, seed, jobs, force, quiet):
     """Train the four-facet model on the train split and save it with its manifest.
 
-    Cross-validation by thread on the train split gives the scores, calibration and thresholds
+    Cross-validation on the train split (folds of whole writer batches when the corpus has a
+    provenance.csv beside it, else of whole threads) gives the scores, calibration and thresholds
     saved in manifest.json. With --extra sheets of your own posts, what they buy is measured on
     their posts (each labelled by a model trained without it) and saved in the manifest and the
     card. Never overwrites a model without --force.
@@ -123,7 +124,8 @@ def train(data, out, config, extra, extra_weight, measure_gain, seed, jobs, forc
     manifest = train_model(TrainRequest(data=data, out=out, config=config, force=force, extra=list(extra),
                                         extra_weight=extra_weight, n_jobs=jobs, seed=seed, measure_gain=measure_gain))
     scores = ", ".join(f"{f} {s['macro_f1']:.3f}" for f, s in manifest["cv_scores"].items())
-    log(quiet, f"cross-validated macro-F1 (train split, by thread): {scores}")
+    unit = {"writer_batch": "writer batch"}.get(manifest["calibration"]["folds"], "thread")
+    log(quiet, f"cross-validated macro-F1 (train split, folds by {unit}): {scores}")
     triage = manifest["triage"]
     if triage.get("target_reached") is False:  # said even with --quiet: the queue's promise is weaker
         click.echo(f"warning: triage confidence threshold {triage['threshold']:.2f}: {triage['chosen_by']}; "

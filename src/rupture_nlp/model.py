@@ -6,9 +6,10 @@ therapist_response are fitted on rupture posts only and combined with rupture_ty
 probabilities form one joint distribution: P(not_applicable) = P(none) and
 P(k) = (1 - P(none)) * P(k | rupture). Predicted labels therefore always obey the consistency rule.
 
-Cross-validation by thread on the training data gives out-of-fold scores, the data for temperature
-scaling (Guo et al., 2017: one inverse temperature per facet, fitted by log loss, which keeps every
-predicted label as it is) and the crisis threshold, chosen for recall.
+Cross-validation on the training data, by the groups the caller gives (whole writer batches or whole
+threads; see rupture_nlp.train.cv_groups), gives out-of-fold scores, the data for the calibration (a
+temperature per post, fitted by log loss, which keeps every predicted label as it is; see
+rupture_nlp.ood) and the crisis threshold, chosen for recall.
 """
 
 from __future__ import annotations
