@@ -1,4 +1,4 @@
-"""Commands for adapting to a forum: sample, annotate, agreement (registered on the `rupture-nlp` group)."""
+"""Commands for adapting to a forum: sample, annotate, agreement, shift (registered on the `rupture-nlp` group)."""
 
 from __future__ import annotations
 
