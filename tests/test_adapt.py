@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -349,3 +350,83 @@ def test_train_extra_reports_and_records_what_the_sheet_bought(small_corpus, tmp
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "m2"), "--no-measure-gain"])
     assert result.exit_code == 0 and "what the sheet bought" not in result.output
     assert "measured_gain" not in json.loads((tmp_path / "m2" / "manifest.json").read_text())["adaptation"]
+
+
+def _check_sheet(tmp_path, small_corpus, all_risk_blank=False):
+    """A random check sheet as `sample` and `annotate` leave it: the small corpus's test posts, labelled,
+    every other one (or every one) with risk left blank, the last one not labelled at all, in threads of two."""
+    test = pd.read_csv(small_corpus, dtype=str, keep_default_na=False).query("split == 'test'").reset_index(drop=True)
+    rows = [{"post_id": r.post_id, "thread_id": f"t{i // 2}", "text": r.text, "rupture_type": r.rupture_type,
+             "repair_outcome": r.repair_outcome, "therapist_response": r.therapist_response,
+             "risk": "" if all_risk_blank or i % 2 else r.risk} for i, r in enumerate(test.itertuples())]
+    rows[-1].update(rupture_type="", repair_outcome="", therapist_response="", risk="")
+    df = pd.DataFrame(rows)
+    for col in SHEET_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    path = tmp_path / "check.csv"
+    df[["post_id", "thread_id", *[c for c in SHEET_COLUMNS if c != "post_id"]]].to_csv(path, index=False)
+    return path, test
+
+
+def test_evaluate_scores_a_labelled_sheet_on_its_labelled_rows(small_model_dir, small_corpus, tmp_path):
+    path, test = _check_sheet(tmp_path, small_corpus)
+    result = CliRunner().invoke(main, ["evaluate", "-m", str(small_model_dir), "--data", str(path), "--baseline-data",
+                                       str(small_corpus), "--bootstrap", "100", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    labelled = len(test) - 1
+    assert payload["split"] == "sheet" and payload["n_posts"] == labelled
+    assert payload["n_threads"] == (labelled + 1) // 2  # the sheet's thread_id, not one thread per post
+    model = payload["systems"]["model"]
+    assert model["rupture_type"]["n"] == labelled
+    assert model["risk"]["n"] == len(range(0, labelled, 2))  # a blank risk is not scored
+    assert "triage" not in payload and "thread structure" in payload["triage_note"]
+    # the same posts scored as a corpus split give the same rupture_type figures
+    corpus = tmp_path / "as_corpus.csv"
+    full = pd.read_csv(small_corpus, dtype=str, keep_default_na=False)
+    keep = full["post_id"].isin(test["post_id"].iloc[:-1])
+    full.loc[keep, "split"] = "check"
+    full.loc[keep, "thread_id"] = [f"t{i // 2}" for i in range(labelled)]
+    full.to_csv(corpus, index=False)
+    same = CliRunner().invoke(main, ["evaluate", "-m", str(small_model_dir), "--data", str(corpus), "--split", "check",
+                                     "--baseline-data", str(small_corpus), "--bootstrap", "100", "--format", "json"])
+    as_corpus = json.loads(same.output)["systems"]["model"]["rupture_type"]
+    assert {k: as_corpus[k] for k in ("macro_f1", "macro_f1_ci95")} == \
+        {k: model["rupture_type"][k] for k in ("macro_f1", "macro_f1_ci95")}
+
+
+def test_evaluate_a_sheet_without_risk_labels_scores_three_facets(small_model_dir, small_corpus, tmp_path):
+    path, _ = _check_sheet(tmp_path, small_corpus, all_risk_blank=True)
+    args = ["evaluate", "-m", str(small_model_dir), "--data", str(path), "--baseline-data", str(small_corpus),
+            "--bootstrap", "100"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "rupture_type (model)" in result.output and "risk (model)" not in result.output
+    gated = CliRunner().invoke(main, [*args, "--fail-under", "risk=0.1"])
+    assert gated.exit_code == 1 and "risk not scored" in gated.output and "Traceback" not in gated.output
+    own = tmp_path / "m"
+    shutil.copytree(small_model_dir, own)  # --record writes to the model folder
+    record = CliRunner().invoke(main, [*args[:2], str(own), *args[3:], "--record"])
+    assert record.exit_code == 0, record.output
+    check = json.loads((own / "manifest.json").read_text())["checks"][-1]
+    assert check["split"] == "sheet" and set(check["macro_f1"]) == {"rupture_type", "repair_outcome",
+                                                                    "therapist_response"}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("post_id,text,rupture_type,repair_outcome,therapist_response\np1,hello,,,\n", "has no labelled posts"),
+    ("text\nhello\n", "A labelled sheet needs post_id, text"),
+])
+def test_evaluate_a_sheet_errors(small_model_dir, small_corpus, tmp_path, content, message):
+    path = tmp_path / "sheet.csv"
+    path.write_text(content)
+    result = CliRunner().invoke(main, ["evaluate", "-m", str(small_model_dir), "--data", str(path),
+                                       "--baseline-data", str(small_corpus)])
+    assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_evaluate_a_sheet_needs_baseline_data(small_model_dir, small_corpus, tmp_path):
+    path, _ = _check_sheet(tmp_path, small_corpus)
+    result = CliRunner().invoke(main, ["evaluate", "-m", str(small_model_dir), "--data", str(path)])
+    assert result.exit_code == 1 and "--baseline-data" in result.output

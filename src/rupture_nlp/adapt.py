@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rupture_nlp.data import InputError, read_csv_strict, sha256_file, validate_labels
+from rupture_nlp.data import (CORPUS_COLUMNS, InputError, corpus_frame, read_csv_strict, read_corpus, sha256_file,
+                              validate_labels)
 from rupture_nlp.labels import FACETS
 
 GOLD = ["rupture_type", "repair_outcome", "therapist_response", "risk"]
@@ -75,6 +76,35 @@ def read_sheets(paths, known_ids: set[str] | None = None) -> tuple[pd.DataFrame,
     extra = pd.concat(frames, ignore_index=True)
     extra["risk"] = extra["risk"].where(extra["risk"].ne(""), None)
     return extra, info
+
+
+def read_labelled(path: str | Path) -> pd.DataFrame:
+    """What `evaluate` scores: a labelled corpus (the corpus's columns, CSV or Parquet), or a labelled
+    annotation sheet (post_id, text and the labels, as `sample` and `annotate` leave it) in the corpus's
+    shape: its labelled rows, all in the split "sheet", each post its own thread unless the sheet has a
+    thread_id column; a blank risk stays blank (not scored)."""
+    from rupture_nlp.parquet_io import is_parquet
+
+    if is_parquet(str(path)):
+        return read_corpus(path)
+    table = read_csv_strict(path)
+    if set(CORPUS_COLUMNS) <= set(table.columns):
+        return corpus_frame(table[CORPUS_COLUMNS + [c for c in table.columns if c not in CORPUS_COLUMNS]], path)
+    if not set(REQUIRED) <= set(table.columns):
+        missing = [c for c in CORPUS_COLUMNS if c not in table.columns]
+        raise InputError(f"{path} lacks column(s) {', '.join(missing)}; columns found: {', '.join(table.columns)}. "
+                         f"A labelled sheet needs {', '.join(REQUIRED)}")
+    sheet = read_sheet(path)
+    if sheet.empty:
+        raise InputError(f"{path} has no labelled posts: fill in rupture_type, repair_outcome and "
+                         f"therapist_response (rupture-nlp annotate)")
+    thread = sheet["thread_id"].where(sheet["thread_id"].ne(""), sheet["post_id"]) if "thread_id" in sheet \
+        else sheet["post_id"]
+    posts = pd.DataFrame({"post_id": sheet["post_id"], "thread_id": thread, "author": "", "position": 0,
+                          "reply_to": "", "created_at": pd.NaT, "text": sheet["text"],
+                          **{f: sheet[f] for f in GOLD}, "split": "sheet"})
+    posts.attrs["sheet"] = True  # no thread structure: evaluate scores no triage on it
+    return posts
 
 
 RELATION_FACETS = ["rupture_type", "repair_outcome", "therapist_response"]

@@ -64,9 +64,18 @@ def evaluate_model(model_or_dir, data: str | Path, split: str = "test", n_boot: 
     ``baseline_data``: the corpus whose train split trains the baselines (default: ``data``), for
     scoring a labelled file of a new forum that has no train split of its own.
     """
+    from rupture_nlp.adapt import read_labelled
+
     model = load_model(model_or_dir) if isinstance(model_or_dir, str | Path) else model_or_dir
-    corpus = read_corpus(data)
+    corpus = read_labelled(data)
     baseline = read_corpus(baseline_data) if baseline_data else None
+    if corpus.attrs.get("sheet"):
+        if baseline is None:
+            raise InputError(f"{data} is an annotation sheet, with no train split for the baselines; give the "
+                             f"training corpus with --baseline-data (e.g. data/posts.csv)")
+        result = evaluate(model, corpus, split="sheet", n_boot=n_boot, baseline_corpus=baseline)
+        result["triage_note"] = "not scored: a sheet has no thread structure (author, position)"
+        return result
     result = evaluate(model, corpus, split=split, n_boot=n_boot, baseline_corpus=baseline)
     posts = corpus[corpus["split"] == split].reset_index(drop=True)
     from rupture_nlp.triage import confident_accuracy

@@ -159,8 +159,9 @@ def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
 @main.command()
 @model_option
 @click.option("--data", "-d", default=DEFAULT_DATA, show_default=True, type=click.Path(),
-              help="Labelled corpus: CSV, or Parquet (a file or a dataset folder) with the same columns.")
-@click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
+              help="Labelled corpus: CSV, or Parquet (a file or a dataset folder) with the same columns; or a "
+                   "labelled annotation sheet (scored whole; needs --baseline-data).")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate on (a corpus).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the metrics as JSON here.")
 @click.option("--record", is_flag=True, help="Record the macro-F1 and its interval in the model's manifest and card.")
@@ -179,11 +180,16 @@ def evaluate(model, data, split, fmt, output, record, fail_under, bootstrap, bas
     precision/recall/F1, confusion matrix, Brier score and ECE before and after calibration, crisis
     recall, and the triage accuracy of confident thread priorities with its coverage.
 
+    --data may be an annotation sheet you labelled (sample --strategy random, then annotate): its
+    labelled posts are scored (a blank risk is not), by whole threads when it has a thread_id
+    column; triage is not scored, as a sheet has no thread structure.
+
     \b
     Example:
       rupture-nlp evaluate --model models/default --data data/posts.csv --fail-under 0.5
       rupture-nlp evaluate --record --data data/posts.csv --split test
       rupture-nlp evaluate --data data/adaptation/forum_c.csv --split new_forum --baseline-data data/posts.csv
+      rupture-nlp evaluate -m models/my-forum --data check_sheet.csv --baseline-data data/posts.csv
     """
     from rupture_nlp.api import evaluate_model
     from rupture_nlp.persist import atomic_output, check_writable
@@ -207,8 +213,10 @@ def evaluate(model, data, split, fmt, output, record, fail_under, bootstrap, bas
         from rupture_nlp.persist import record_check
 
         record_check(model, evaluation_check(payload, data))
-    failed = [f"{f} {payload['systems']['model'][f]['macro_f1']:.3f} < {t}" for f, t in gates.items()
-              if payload["systems"]["model"][f]["macro_f1"] < t]
+    scores = payload["systems"]["model"]
+    failed = [f"{f} not scored (no post in {data} carries a {f} label)" if f not in scores
+              else f"{f} {scores[f]['macro_f1']:.3f} < {t}" for f, t in gates.items()
+              if f not in scores or scores[f]["macro_f1"] < t]
     if failed:
         raise click.ClickException("macro-F1 below --fail-under: " + "; ".join(failed))
 

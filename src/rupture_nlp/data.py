@@ -85,6 +85,11 @@ def _text_records(path: str, encoding: str, fmt: str, parse, peek: bool = False)
 def read_corpus(path: str | Path) -> pd.DataFrame:
     """The labelled corpus (data/posts.csv or a file of the same shape, or Parquet), validated."""
     df = _read_parquet_corpus(path) if _is_parquet(str(path)) else read_csv_strict(path, CORPUS_COLUMNS)
+    return corpus_frame(df, path)
+
+
+def corpus_frame(df: pd.DataFrame, path) -> pd.DataFrame:
+    """A table read with the corpus's columns, validated (labels, consistency) and typed."""
     if df.empty:
         raise InputError(f"{path} has a header but no posts")
     validate_labels(df, str(path), row_offset=2)

@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from rupture_nlp.baselines import fit_predict_baselines
-from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, labels_present
+from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE, label_given, labels_present
 
 N_BOOT = 1000
 
@@ -118,25 +118,35 @@ def facet_scores(y_true, y_pred, groups, facet: str, seed: int = 0, n_boot: int 
     return out
 
 
+def scored_rows(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per facet, the rows that carry a gold label (a sheet may leave risk blank); facets with none
+    are left out."""
+    given = {facet: label_given(df[facet]) for facet in FACETS}
+    return {facet: mask for facet, mask in given.items() if mask.any()}
+
+
 def evaluate_predictions(df: pd.DataFrame, systems: dict[str, pd.DataFrame], seed: int = 0,
                          n_boot: int = N_BOOT) -> dict:
-    """Score every system's labels against the gold labels in ``df`` (same row order)."""
+    """Score every system's labels against the gold labels in ``df`` (same row order), per facet on
+    the rows that carry one."""
     groups = df["thread_id"].to_numpy()
-    return {name: {facet: facet_scores(df[facet].to_numpy(), pred[facet].to_numpy(), groups, facet, seed, n_boot)
-                   for facet in FACETS} for name, pred in systems.items()}
+    rows = scored_rows(df)
+    return {name: {facet: facet_scores(df[facet].to_numpy()[m], pred[facet].to_numpy()[m], groups[m], facet, seed,
+                                       n_boot) for facet, m in rows.items()} for name, pred in systems.items()}
 
 
 def calibration_scores(model, X, df: pd.DataFrame) -> dict:
-    """Brier score and ECE per facet, before and after calibration."""
+    """Brier score and ECE per facet, before and after calibration, on the rows that carry a label."""
     out = {}
     raw, cal = model.proba_from_features(X, calibrated=False), model.proba_from_features(X, calibrated=True)
-    for facet in FACETS:
-        y_index = _encode(df[facet], list(FACETS[facet]))
+    for facet, m in scored_rows(df).items():
+        y_index = _encode(df[facet][m], list(FACETS[facet]))
+        before, after = raw[facet].to_numpy()[m], cal[facet].to_numpy()[m]
         out[facet] = {
-            "brier_before": brier(raw[facet].to_numpy(), y_index),
-            "brier_after": brier(cal[facet].to_numpy(), y_index),
-            "ece_before": expected_calibration_error(raw[facet].to_numpy(), y_index),
-            "ece_after": expected_calibration_error(cal[facet].to_numpy(), y_index),
+            "brier_before": brier(before, y_index),
+            "brier_after": brier(after, y_index),
+            "ece_before": expected_calibration_error(before, y_index),
+            "ece_after": expected_calibration_error(after, y_index),
             "temperature": 1 / model.temperature_[facet],
         }
     return out
@@ -167,7 +177,7 @@ def evaluate(model, corpus: pd.DataFrame, split: str = "test", n_boot: int = N_B
         "systems": evaluate_predictions(test, systems, seed=seed, n_boot=n_boot),
         "calibration": calibration_scores(model, X, test),
         "crisis": {"threshold": model.crisis_threshold_,
-                   **_crisis_recall(test["risk"].to_numpy(), ours["risk"].to_numpy())},
+                   **_crisis_recall(test["risk"].to_numpy(), ours["risk"].to_numpy())},  # a blank risk is no crisis
     }
     ood = model.ood_score(distance)
     result["shift"] = {"ood_score_median": float(np.median(ood)), "share_out_of_range": float(np.mean(ood > 0.95)),
@@ -188,7 +198,7 @@ def _crisis_recall(gold, pred) -> dict:
 def summary_table(result: dict) -> pd.DataFrame:
     """One row per facet: macro-F1 (95% CI) of the model and each baseline, plus calibration."""
     rows = []
-    for facet in FACETS:
+    for facet in [f for f in FACETS if f in result["systems"]["model"]]:
         row = {"facet": facet}
         for name, scores in result["systems"].items():
             s = scores[facet]
@@ -207,7 +217,7 @@ def render_text(payload: dict) -> str:
     lines = [f"split {payload['split']}: {payload['n_posts']} posts in {payload['n_threads']} threads; "
              f"macro-F1 [95% CI, {payload['bootstrap']['resamples']} thread resamples]", ""]
     lines.append(summary_table(payload).to_string(index=False))
-    for facet in FACETS:
+    for facet in [f for f in FACETS if f in payload["systems"]["model"]]:
         s = payload["systems"]["model"][facet]
         lines += ["", f"{facet} (model): accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}"]
         per = pd.DataFrame(s["per_class"]).T.round(3)
@@ -224,6 +234,8 @@ def render_text(payload: dict) -> str:
     recall = "n/a" if c["recall"] is None else f"{c['recall']:.3f}"
     lines += ["", f"crisis: recall {recall} of {c['support']} crisis posts; {c['flagged']} posts flagged "
                   f"(threshold P(crisis) >= {c['threshold']:.3f})"]
+    if payload.get("triage_note"):
+        lines.append(f"triage: {payload['triage_note']}")
     if "triage" in payload:
         t = payload["triage"]
         acc = "n/a" if t["confident_accuracy"] is None else f"{t['confident_accuracy']:.3f}"
