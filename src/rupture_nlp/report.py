@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rupture_nlp.evaluate import evaluate, reliability_table
-from rupture_nlp.labels import DEPENDENT, FACETS, NOT_APPLICABLE
+from rupture_nlp.labels import FACETS, NOT_APPLICABLE
 from rupture_nlp.model import RuptureModel
 from rupture_nlp.persist import atomic_folder
 
