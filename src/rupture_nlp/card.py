@@ -19,6 +19,8 @@ REPO_EVALUATIONS = [
      "data/adaptation/forum_c.csv --split new_forum --baseline-data data/posts.csv"),
     ("forum D", "data/adaptation/forum_d.csv", "rupture-nlp evaluate --record -m MODEL --data "
      "data/adaptation/forum_d.csv --split new_forum --baseline-data data/posts.csv"),
+    ("forum E", "data/adaptation/forum_e.csv", "rupture-nlp evaluate --record -m MODEL --data "
+     "data/adaptation/forum_e.csv --split new_forum --baseline-data data/posts.csv"),
 ]
 
 INTENDED_USE = """## Intended use
@@ -161,7 +163,7 @@ def model_card(manifest: dict[str, Any]) -> str:
                                               for f, c in counts.items()))
     lines += ["", *_evaluations(manifest), *_shift(manifest), *_adaptation(manifest),
               "## Known gap on real posts", "",
-              f"The test split and forums C and D were written by writers of the same kind as the training "
+              f"The test split and forums C, D and E were written by writers of the same kind as the training "
               f"posts. On a sample of {REAL_POSTS['posts']} real posts an earlier model scored macro-F1 "
               f"rupture_type {REAL_POSTS['rupture_type']}, repair_outcome {REAL_POSTS['repair_outcome']} and "
               f"therapist_response {REAL_POSTS['therapist_response']}: expect far less on your forum than the "
