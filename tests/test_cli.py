@@ -61,6 +61,7 @@ def test_train_unknown_config_key(small_corpus, tmp_path):
     cfg.write_text("[pipeline]\nclf__colour = 1\n")
     result = run("train", "--data", small_corpus, "--out", tmp_path / "m", "--config", cfg)
     assert result.exit_code == 1 and "unknown config key [pipeline] 'clf__colour'" in result.output
+    assert "training on" not in result.output  # no progress line for a run that never starts
     assert not (tmp_path / "m").exists()
 
 
@@ -71,6 +72,7 @@ def test_train_bad_corpus_names_the_rows(tmp_path, small_corpus):
     df.to_csv(bad, index=False)
     result = run("train", "--data", bad, "--out", tmp_path / "m")
     assert result.exit_code == 1 and "row(s) 5 break the consistency rule" in result.output
+    assert result.output.count("\n") == 1 and "training on" not in result.output
 
 
 def test_evaluate_table_json_and_gate(small_model_dir, small_corpus, tmp_path):

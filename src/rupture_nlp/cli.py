@@ -118,11 +118,9 @@ def train(data, out, config, extra, extra_weight, measure_gain, seed, jobs, forc
     """
     from rupture_nlp.train import TrainRequest, train_model
 
-    log(quiet, f"training on the train split of {data} ...")
-    if extra and measure_gain:
-        log(quiet, "then what the sheets buy is measured on their own posts (--no-measure-gain skips it) ...")
     manifest = train_model(TrainRequest(data=data, out=out, config=config, force=force, extra=list(extra),
-                                        extra_weight=extra_weight, n_jobs=jobs, seed=seed, measure_gain=measure_gain))
+                                        extra_weight=extra_weight, n_jobs=jobs, seed=seed, measure_gain=measure_gain,
+                                        progress=lambda line: log(quiet, line)))
     scores = ", ".join(f"{f} {s['macro_f1']:.3f}" for f, s in manifest["cv_scores"].items())
     unit = {"writer_batch": "writer batch"}.get(manifest["calibration"]["folds"], "thread")
     log(quiet, f"cross-validated macro-F1 (train split, folds by {unit}): {scores}")

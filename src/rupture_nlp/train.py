@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class TrainRequest:
     n_jobs: int = 2
     seed: int | None = None
     measure_gain: bool = True  # with sheets: cross-fit the sheet to measure what it bought (sheet_gain)
+    progress: Callable[[str], None] | None = None  # told once the inputs are read and checked, before the fits
 
 
 def label_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -69,6 +71,10 @@ def train_model(req: TrainRequest) -> dict:
         raise InputError("--extra-weight must be a positive number")
     texts, labels, weight, domain = training_rows(train, extra, req.extra_weight)
     groups, fold_unit = cv_groups(req.data, train, extra, cfg.calibration.get("folds", "writer_batch"))
+    if req.progress is not None:
+        req.progress(f"training on the train split of {req.data} ...")
+        if req.extra and req.measure_gain:
+            req.progress("then what the sheets buy is measured on their own posts (--no-measure-gain skips it) ...")
     if fold_unit != "writer_batch" and cfg.calibration.get("objective") == "worst_batches":
         # the worst "batches" of thread folds would be the worst few posts: calibrate to the mean instead
         cfg = cfg.with_overrides(calibration={**cfg.calibration, "objective": "mean"})
